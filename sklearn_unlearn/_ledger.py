@@ -1,0 +1,109 @@
+"""The deletion ledger: one auditable record per fit or update."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import pandas as pd
+
+__all__ = ["Ledger", "LedgerEntry"]
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One update of a fitted model.
+
+    Attributes
+    ----------
+    operation : str
+        ``"fit"``, ``"unlearn"``, ``"relabel"``, ``"update"`` or ``"retrain"``.
+    method : str
+        The unlearning method's name.
+    timestamp : str
+        UTC time, ISO 8601.
+    duration_s : float
+        Wall-clock seconds the update took.
+    n_removed, n_added, n_remaining : int
+        Rows taken out, put in, and trained on afterwards.
+    removed, added : tuple of str
+        Fingerprints of the rows (never the rows themselves).
+    step_norm : float
+        Euclidean norm of the parameter change.
+    grad_residual_bound : float or None
+        Upper bound on the norm of the gradient of the remaining objective at
+        the new parameters (Guo et al., 2020), accumulated since the last exact
+        solve; ``None`` when no certificate exists for the model or method.
+    param_error_bound : float or None
+        ``grad_residual_bound`` divided by the smallest eigenvalue of the
+        curvature: a bound on the distance to the exact minimiser.
+    notes : tuple of str
+        Anything an auditor should know (e.g. preprocessing that still holds
+        statistics of removed rows, a retrain triggered by the error budget).
+    """
+
+    operation: str
+    method: str
+    timestamp: str
+    duration_s: float
+    n_removed: int
+    n_added: int
+    n_remaining: int
+    removed: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    step_norm: float = 0.0
+    grad_residual_bound: float | None = None
+    param_error_bound: float | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Ledger:
+    """Append-only list of :class:`LedgerEntry`, exportable for an audit.
+
+    Examples
+    --------
+    >>> from sklearn_unlearn._ledger import Ledger
+    >>> ledger = Ledger()
+    >>> ledger.record(operation="fit", method="newton", duration_s=0.1,
+    ...               n_removed=0, n_added=10, n_remaining=10)
+    >>> len(ledger), ledger[-1].n_remaining
+    (1, 10)
+    """
+
+    def __init__(self):
+        self._entries: list[LedgerEntry] = []
+
+    def record(self, **fields) -> None:
+        """Append an entry, stamping it with the current UTC time."""
+        fields.setdefault("timestamp", datetime.now(UTC).isoformat())
+        for key in ("removed", "added", "notes"):
+            fields[key] = tuple(fields.get(key, ()))
+        self._entries.append(LedgerEntry(**fields))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __getitem__(self, i):
+        return self._entries[i]
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __repr__(self) -> str:
+        return f"Ledger({len(self)} entries)"
+
+    def to_frame(self) -> pd.DataFrame:
+        """The ledger as a DataFrame, one row per entry (fingerprints as counts)."""
+        rows = []
+        for e in self._entries:
+            d = asdict(e)
+            d["removed"] = len(e.removed)
+            d["added"] = len(e.added)
+            d["notes"] = "; ".join(e.notes)
+            rows.append(d)
+        return pd.DataFrame(rows)
+
+    def to_json(self) -> str:
+        """The full ledger, fingerprints included, as a JSON string."""
+        return json.dumps([asdict(e) for e in self._entries], indent=1)

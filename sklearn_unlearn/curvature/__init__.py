@@ -1,0 +1,13 @@
+"""Inverse-curvature operators: one interface, ``solve(v)``."""
+
+from ._base import CurvatureOperator, NotPositiveDefiniteError
+from ._cholesky import CholeskyCurvature, cholesky_rank_one_update
+from ._fisher import EmpiricalFisherInverse
+
+__all__ = [
+    "CholeskyCurvature",
+    "CurvatureOperator",
+    "EmpiricalFisherInverse",
+    "NotPositiveDefiniteError",
+    "cholesky_rank_one_update",
+]

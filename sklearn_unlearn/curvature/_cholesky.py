@@ -1,0 +1,160 @@
+"""Exact inverse curvature from a cached Cholesky factor, with low-rank updates."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as la
+
+from ._base import CurvatureOperator, NotPositiveDefiniteError
+
+__all__ = ["CholeskyCurvature", "cholesky_rank_one_update"]
+
+
+def cholesky_rank_one_update(L: np.ndarray, x: np.ndarray, sign: float) -> None:
+    """Turn the lower factor ``L`` of ``A`` into that of ``A + sign * x x^T`` in place.
+
+    The classic O(p^2) update/downdate (Golub & Van Loan, sec. 6.5.4): the
+    Cholesky form of the Sherman-Morrison-Woodbury identity. It needs only the
+    factor and the vector, so no row has to be kept for later.
+
+    Raises
+    ------
+    NotPositiveDefiniteError
+        If a downdate would make the matrix indefinite.
+    """
+    x = np.array(x, dtype=np.float64)
+    p = L.shape[0]
+    for k in range(p):
+        Lkk = L[k, k]
+        r2 = Lkk * Lkk + sign * x[k] * x[k]
+        if not r2 > 0.0 or not np.isfinite(r2):
+            raise NotPositiveDefiniteError(
+                "the low-rank downdate leaves the curvature indefinite"
+            )
+        r = np.sqrt(r2)
+        c, s = r / Lkk, x[k] / Lkk
+        L[k, k] = r
+        if k + 1 < p:
+            L[k + 1 :, k] = (L[k + 1 :, k] + sign * s * x[k + 1 :]) / c
+            x[k + 1 :] = c * x[k + 1 :] - s * L[k + 1 :, k]
+
+
+class CholeskyCurvature(CurvatureOperator):
+    """``H^{-1} v`` by triangular solves with a cached Cholesky factor of ``H``.
+
+    ``H`` is the curvature of the objective on the rows that remain (an exact
+    Hessian for linear models, plus optional damping). Removing or adding
+    rows changes ``H`` by a low-rank term ``+- V V^T``: for a few rows the
+    factor is updated in ``O(p^2)`` per rank (:func:`cholesky_rank_one_update`),
+    for many it is recomputed from the downdated matrix in ``O(p^3)``, which is
+    cheaper once the rank passes ``refactor_rank``.
+
+    Parameters
+    ----------
+    matrix : ndarray of shape (p, p)
+        Symmetric positive (semi-)definite curvature.
+    null_directions : ndarray of shape (p, m), default=None
+        Orthonormal directions along which the objective is flat by design
+        (e.g. a multinomial model's intercept shift). ``sigma * Z Z^T`` is added
+        to the factored matrix so that ``solve`` returns the minimum-norm
+        solution for right-hand sides orthogonal to them.
+    damping : float, default=0.0
+        Added to the diagonal (Levenberg-Marquardt damping).
+    refactor_rank : int, default=None
+        Largest update rank done by rank-one updates; ``None`` picks
+        ``max(1, p // 64)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.curvature import CholeskyCurvature
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.normal(size=(20, 3))
+    >>> op = CholeskyCurvature(A.T @ A + np.eye(3))
+    >>> V = A[:2].T  # remove two rows' contribution
+    >>> op2 = op.updated(remove=V)
+    >>> ref = np.linalg.solve(A[2:].T @ A[2:] + np.eye(3), np.ones(3))
+    >>> bool(np.allclose(op2.solve(np.ones(3)), ref))
+    True
+    """
+
+    def __init__(self, matrix, *, null_directions=None, damping=0.0, refactor_rank=None):
+        H = np.array(matrix, dtype=np.float64)
+        H = 0.5 * (H + H.T)
+        p = H.shape[0]
+        self.matrix_ = H
+        self.damping = float(damping)
+        self.refactor_rank = refactor_rank
+        Z = np.zeros((p, 0)) if null_directions is None else np.asarray(null_directions)
+        self.null_directions_ = Z
+        scale = float(np.mean(np.abs(np.diag(H)))) if p else 1.0
+        self.null_scale_ = scale if scale > 0 else 1.0
+        self.factor_ = self._factorize(H)
+
+    @property
+    def n_params(self) -> int:
+        return self.matrix_.shape[0]
+
+    def _factorize(self, H):
+        A = H + self.damping * np.eye(H.shape[0])
+        if self.null_directions_.shape[1]:
+            A = A + self.null_scale_ * (self.null_directions_ @ self.null_directions_.T)
+        try:
+            return la.cholesky(A, lower=True, check_finite=True)
+        except la.LinAlgError as exc:
+            raise NotPositiveDefiniteError(
+                "the curvature is not positive definite (is the objective strictly "
+                "convex on the remaining rows? add a penalty or damping)"
+            ) from exc
+
+    def _solve(self, v: np.ndarray) -> np.ndarray:
+        return la.cho_solve((self.factor_, True), v, check_finite=False)
+
+    def updated(
+        self, *, remove=None, add=None, shift=None, delta=None
+    ) -> CholeskyCurvature:
+        """A new operator for ``H - R R^T + A A^T + diag(shift) + delta``.
+
+        ``self`` is left unchanged.
+
+        Parameters
+        ----------
+        remove, add : ndarray of shape (p, r), default=None
+            Low-rank factors of the curvature of the rows removed / added.
+        shift : ndarray of shape (p,), default=None
+            Diagonal change (a GLM's penalty grows with the total weight).
+        delta : ndarray of shape (p, p), default=None
+            A dense symmetric change, when many rows move at once.
+        """
+        p = self.n_params
+        R = np.zeros((p, 0)) if remove is None else np.asarray(remove).reshape(p, -1)
+        A = np.zeros((p, 0)) if add is None else np.asarray(add).reshape(p, -1)
+        H = self.matrix_ - R @ R.T + A @ A.T
+        if shift is not None:
+            H = H + np.diag(shift)
+        if delta is not None:
+            H = H + delta
+        new = object.__new__(CholeskyCurvature)
+        new.__dict__.update(self.__dict__)
+        new.matrix_ = 0.5 * (H + H.T)
+        rank = R.shape[1] + A.shape[1]
+        limit = self.refactor_rank if self.refactor_rank is not None else max(1, p // 64)
+        has_shift = shift is not None and np.any(shift)
+        if rank <= limit and not has_shift and delta is None:
+            L = self.factor_.copy()
+            for j in range(A.shape[1]):
+                cholesky_rank_one_update(L, A[:, j], +1.0)
+            for j in range(R.shape[1]):
+                cholesky_rank_one_update(L, R[:, j], -1.0)
+            new.factor_ = L
+        else:
+            new.factor_ = new._factorize(new.matrix_)
+        return new
+
+    def min_eigenvalue(self) -> float:
+        """Smallest eigenvalue of the curvature (on the non-null subspace)."""
+        A = self.matrix_ + self.damping * np.eye(self.n_params)
+        Z = self.null_directions_
+        if Z.shape[1]:
+            A = A + self.null_scale_ * (Z @ Z.T)
+        return float(la.eigh(A, eigvals_only=True, subset_by_index=[0, 0])[0])

@@ -1,0 +1,216 @@
+"""What every unlearning method shares: the request, the state, the step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from ..curvature import CholeskyCurvature
+
+__all__ = ["Rows", "UnlearningMethod", "UnlearnState", "UpdateRequest"]
+
+
+@dataclass
+class Rows:
+    """Validated rows: numeric design ``X``, encoded targets, row weights ``c``."""
+
+    X: object
+    y: np.ndarray
+    c: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.c)
+
+    @property
+    def weight(self) -> float:
+        return float(np.sum(self.c))
+
+
+@dataclass
+class UpdateRequest:
+    """``remove`` and ``add`` rows; ``retain`` is every row that remains, if given.
+
+    ``refit`` (set by the estimator) fits the wrapped model from scratch on
+    given rows and returns its exact parameter vector.
+    """
+
+    remove: Rows
+    add: Rows
+    retain: Rows | None = None
+    refit: Callable[[Rows], np.ndarray] | None = None
+
+
+@dataclass
+class UnlearnState:
+    """Everything a fitted estimator keeps between updates, and nothing more.
+
+    Attributes
+    ----------
+    theta : ndarray
+        Current parameters.
+    curvature : CurvatureOperator or None
+        The method's cached inverse-curvature operator.
+    total_weight : float
+        Sum of the row weights that remain (a GLM's penalty depends on it).
+    gram : ndarray
+        ``X~^T diag(c) X~`` of the rows that remain (for the removal bound).
+    radius : float
+        Upper bound on ``||x~_i||`` over every row ever trained.
+    residual_bound : float or None
+        Bound on the gradient norm of the objective at ``theta``; ``None``
+        once a step without a certificate has been taken.
+    drift_g, drift_2 : float
+        Bounds on the distance from ``theta`` to the point where the curvature
+        was last computed exactly, in the Gram norm and the Euclidean norm.
+    cache_error : float
+        Bound on the spectral-norm error of the cached curvature.
+    """
+
+    theta: np.ndarray
+    curvature: object
+    total_weight: float
+    gram: np.ndarray
+    radius: float
+    residual_bound: float | None = 0.0
+    drift_g: float = 0.0
+    drift_2: float = 0.0
+    cache_error: float = 0.0
+    notes: list = field(default_factory=list)
+
+    def evolve(self, **changes) -> UnlearnState:
+        return replace(self, **changes)
+
+
+class UnlearningMethod(BaseEstimator):
+    """Base class of unlearning methods.
+
+    A method is a small scikit-learn estimator-like object whose ``__init__``
+    arguments are its hyperparameters, so ``GridSearchCV`` reaches them as
+    ``method__<name>``. It turns an update request into a new state; it never
+    validates user input nor touches storage.
+    """
+
+    #: whether every step needs the retained rows
+    requires_retained_data = False
+    #: whether the method's cached curvature is an exact Hessian
+    exact_curvature = False
+
+    def prepare(self, adapter, theta, rows: Rows, hessian=None):
+        """Build the cached curvature at fit time (``None`` if not needed)."""
+        return None
+
+    def step(self, adapter, state: UnlearnState, request: UpdateRequest) -> UnlearnState:
+        """Return the new state after applying ``request``; never mutate ``state``."""
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+
+# --------------------------------------------------------------------- helpers
+def gradient_change(adapter, theta, request: UpdateRequest, state: UnlearnState):
+    """Gradient of the new objective at ``theta`` minus that of the old one.
+
+    ``sum_add c grad l - sum_remove c grad l + (lam_new - lam_old) P theta``:
+    at an optimum of the old objective this is the new objective's gradient.
+    """
+    g = np.zeros(adapter.n_params)
+    if request.add.n:
+        g += adapter.gradient(theta, request.add.X, request.add.y, request.add.c)
+    if request.remove.n:
+        g -= adapter.gradient(theta, request.remove.X, request.remove.y, request.remove.c)
+    w_new = state.total_weight - request.remove.weight + request.add.weight
+    dlam = adapter.penalty_strength(w_new) - adapter.penalty_strength(state.total_weight)
+    if dlam:
+        g += dlam * adapter.penalty_mask * theta
+    return g, w_new, dlam
+
+
+def curvature_factors(adapter, theta, rows: Rows):
+    """Factors ``(V_plus, V_minus)`` with ``V+ V+^T - V- V-^T = sum_i c_i hess l_i``."""
+    if rows.n == 0:
+        return np.zeros((adapter.n_params, 0)), np.zeros((adapter.n_params, 0))
+    eta = adapter.linear_predictor(theta, rows.X)
+    _, A = adapter.loss.derivatives(eta, rows.y)
+    lam, Q = np.linalg.eigh(np.asarray(A) * rows.c[:, None, None])  # (n,K), (n,K,K)
+    Xt = rows.X.toarray() if hasattr(rows.X, "toarray") else np.asarray(rows.X)
+    if adapter.fit_intercept:
+        Xt = np.hstack([Xt, np.ones((Xt.shape[0], 1))])
+    # column (i, j) = sqrt(|lam_ij|) * Q[i, :, j] (x) x~_i
+    cols = np.sqrt(np.abs(lam))[:, None, :] * Q  # (n, K, K): [:, k, j]
+    V = np.einsum("nkj,nd->kdnj", cols, Xt).reshape(adapter.n_params, -1)
+    sign = (lam >= 0).reshape(-1)
+    return V[:, sign], V[:, ~sign]
+
+
+def updated_curvature(adapter, curvature, theta, request: UpdateRequest, dlam: float):
+    """Exact Hessian of the new objective from the cached one, without old rows.
+
+    Rows removed subtract their curvature at ``theta``, rows added add theirs;
+    a GLM's penalty change shifts the diagonal. Few rows: rank-one updates of
+    the Cholesky factor; many: one dense downdate and a refactorisation.
+    """
+    shift = dlam * adapter.penalty_mask if dlam else None
+    rank = (request.remove.n + request.add.n) * adapter.n_outputs
+    limit = curvature.refactor_rank
+    if limit is None:
+        limit = max(1, adapter.n_params // 64)
+    if isinstance(curvature, CholeskyCurvature) and rank <= limit and shift is None:
+        rp, rm = curvature_factors(adapter, theta, request.remove)
+        ap, am = curvature_factors(adapter, theta, request.add)
+        return curvature.updated(remove=np.hstack([rp, am]), add=np.hstack([ap, rm]))
+    delta = np.zeros((adapter.n_params, adapter.n_params))
+    if request.add.n:
+        delta += adapter.hessian(theta, request.add.X, request.add.y, request.add.c)
+    if request.remove.n:
+        delta -= adapter.hessian(theta, request.remove.X, request.remove.y, request.remove.c)
+    return curvature.updated(delta=delta, shift=shift)
+
+
+def updated_geometry(adapter, state: UnlearnState, request: UpdateRequest):
+    """New Gram matrix, radius and total weight after the request."""
+    gram = state.gram.copy()
+    if request.add.n:
+        gram += adapter.gram(request.add.X, request.add.c)
+    if request.remove.n:
+        gram -= adapter.gram(request.remove.X, request.remove.c)
+    radius = max(state.radius, adapter.max_row_norm(request.add.X)) if request.add.n else state.radius
+    return gram, radius
+
+
+def newton_residual_bound(adapter, state: UnlearnState, step, gram, radius, moved_weight):
+    """Certified bound (Guo et al. 2020, Thm. 1 generalised) after a Newton step.
+
+    With ``L3`` the Lipschitz constant of the loss curvature in the linear
+    predictor and ``R`` the largest row norm, the new gradient satisfies
+
+        ||grad J'(theta + step)|| <= B_old
+            + L3 R ||step||_G (drift_G + ||step||_G / 2)
+            + cache_error * ||step||
+
+    where ``||v||_G^2 = tr(V G V^T)`` over the rows that remain, ``drift_G``
+    bounds the distance to the point of the last exact curvature, and
+    ``cache_error`` bounds the error of curvature subtracted or added away
+    from that point. Returns the new ``(bound, drift_g, drift_2,
+    cache_error)``; the bound is ``None`` when the loss has no global ``L3``.
+    """
+    L3 = adapter.loss.third_derivative_bound
+    S = step.reshape(adapter.n_outputs, adapter.n_cols)
+    step_g = float(np.sqrt(max(np.einsum("kd,de,ke->", S, gram, S), 0.0)))
+    step_2 = float(np.linalg.norm(step))
+    if L3 is None or state.residual_bound is None:
+        bound = None
+        cache_error = state.cache_error
+    else:
+        cache_error = state.cache_error + L3 * radius**3 * moved_weight * state.drift_2
+        bound = (
+            state.residual_bound
+            + L3 * radius * step_g * (state.drift_g + 0.5 * step_g)
+            + cache_error * step_2
+        )
+    return bound, state.drift_g + step_g, state.drift_2 + step_2, cache_error

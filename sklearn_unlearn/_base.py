@@ -1,0 +1,478 @@
+"""The unlearning meta-estimators' shared machinery."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections import Counter
+from numbers import Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+)
+
+from ._fingerprint import RowMultiset, fingerprint_rows
+from ._ledger import Ledger
+from .adapters import LinearAdapter, check_linear_model
+from .adapters._newton_solver import minimize_newton
+from .curvature import CholeskyCurvature, NotPositiveDefiniteError
+from .methods import METHOD_SHORTCUTS, UnlearningMethod
+from .methods._base import Rows, UnlearnState, UpdateRequest
+from .utils._compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
+
+__all__ = ["UnlearningBudgetWarning"]
+
+
+class UnlearningBudgetWarning(UserWarning):
+    """The accumulated error bound passed ``error_budget``: only a retrain is honest."""
+
+
+def _estimator_has(attr):
+    def check(self):
+        if hasattr(self, "estimator_"):
+            return hasattr(self.estimator_, attr)
+        return hasattr(self.estimator, attr)
+
+    return check
+
+
+class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
+    """Common base of :class:`UnlearningClassifier` and :class:`UnlearningRegressor`."""
+
+    __metadata_request__fit = {"forget": True}
+
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit"])],
+        "method": [StrOptions(set(METHOD_SHORTCUTS)), UnlearningMethod],
+        "error_budget": [Interval(Real, 0, None, closed="neither"), None],
+        "polish": ["boolean"],
+    }
+
+    def __init__(self, estimator, method="newton", *, error_budget=None, polish=True):
+        self.estimator = estimator
+        self.method = method
+        self.error_budget = error_budget
+        self.polish = polish
+
+    # ---------------------------------------------------------------- helpers
+    def _make_method(self) -> UnlearningMethod:
+        if isinstance(self.method, str):
+            return METHOD_SHORTCUTS[self.method]()
+        method = clone(self.method)
+        method._validate_params()
+        return method
+
+    def _validate_X(self, X, *, reset):
+        return validate_data(
+            self,
+            X,
+            reset=reset,
+            accept_sparse=("csr", "csc"),
+            dtype=np.float64,
+        )
+
+    def _validate_y(self, y, n):
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-dimensional, got shape {y.shape}.")
+        if len(y) != n:
+            raise ValueError(f"X has {n} rows but y has {len(y)} entries.")
+        if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinity.")
+        return y
+
+    def _rows(self, X, y, weights) -> Rows:
+        a = self._adapter
+        return Rows(X, a.encode_target(y), a.row_weights(y, weights))
+
+    @property
+    def _adapter(self) -> LinearAdapter:
+        return self.adapter_
+
+    def _fit_base(self, X, y, sample_weight):
+        est = clone(self.estimator)
+        if sample_weight is None:
+            est.fit(X, y)
+        else:
+            est.fit(X, y, sample_weight=sample_weight)
+        return est
+
+    def _refit_theta(self, rows_X, rows_y_raw, sample_weight):
+        """Fit a fresh wrapped model and polish it; return (theta, grad_norm, H)."""
+        est = self._fit_base(rows_X, rows_y_raw, sample_weight)
+        adapter = self.adapter_ if hasattr(self, "adapter_") else LinearAdapter(est)
+        theta = adapter.get_theta(est)
+        y_enc = adapter.encode_target(rows_y_raw)
+        c = adapter.row_weights(rows_y_raw, sample_weight)
+        theta, H, gnorm, _ = minimize_newton(
+            adapter, theta, rows_X, y_enc, c, max_iter=50 if self.polish else 0
+        )
+        return est, adapter, theta, H, gnorm
+
+    # -------------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, sample_weight=None, forget=None):
+        """Fit the wrapped model, prepare for updates, then honour ``forget``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+        forget : array-like of bool, shape (n_samples,), default=None
+            Rows to forget right after fitting (how an experiment simulates a
+            deletion request). Only a boolean mask is accepted, because
+            cross-validation slices masks per fold but not index arrays.
+
+        Returns
+        -------
+        self : object
+        """
+        check_linear_model(self.estimator)
+        method = self._make_method()
+        X = self._validate_X(X, reset=True)
+        y = self._validate_y(y, X.shape[0])
+        self._check_targets(y)
+        forget = self._check_forget(forget, X.shape[0])
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        t0 = time.perf_counter()
+        est, adapter, theta, H, gnorm = self._refit_theta(X, y, sample_weight)
+        adapter.set_theta(est, theta)
+        rows = Rows(X, adapter.encode_target(y), adapter.row_weights(y, sample_weight))
+        curvature = method.prepare(adapter, theta, rows, hessian=H)
+        self.estimator_ = est
+        self.adapter_ = adapter
+        self.method_ = method
+        if hasattr(est, "classes_"):
+            self.classes_ = est.classes_
+        self.state_ = UnlearnState(
+            theta=theta,
+            curvature=curvature,
+            total_weight=rows.weight,
+            gram=adapter.gram(X, rows.c),
+            radius=adapter.max_row_norm(X),
+            residual_bound=gnorm,
+        )
+        self.fingerprints_ = RowMultiset()
+        keys = fingerprint_rows(X, y)
+        self.fingerprints_.add(keys, np.ones(len(y)) if sample_weight is None else sample_weight)
+        self.ledger_ = Ledger()
+        self.ledger_.record(
+            operation="fit",
+            method=method.name,
+            duration_s=time.perf_counter() - t0,
+            n_removed=0,
+            n_added=len(y),
+            n_remaining=len(y),
+            grad_residual_bound=gnorm,
+            param_error_bound=self._param_bound(self.state_),
+        )
+        if forget is not None and forget.any():
+            keep = ~forget
+            retain = None
+            if self._needs_retain(method):
+                retain = (X[keep], y[keep], None if sample_weight is None else sample_weight[keep])
+            self._update(
+                "unlearn",
+                remove=(X[forget], y[forget], None if sample_weight is None else sample_weight[forget]),
+                add=None,
+                retain=retain,
+            )
+        return self
+
+    def _needs_retain(self, method) -> bool:
+        return (
+            method.requires_retained_data
+            or getattr(method, "refine", 0) > 0
+            or self.error_budget is not None
+        )
+
+    @staticmethod
+    def _check_forget(forget, n):
+        if forget is None:
+            return None
+        mask = np.asarray(forget)
+        if mask.dtype != bool:
+            raise TypeError(
+                f"forget must be a boolean mask of length n_samples={n}, got dtype "
+                f"{mask.dtype}; index arrays are not accepted because "
+                "cross-validation would not slice them per fold."
+            )
+        if mask.shape != (n,):
+            raise ValueError(
+                f"forget must be a boolean mask of length n_samples={n}, got shape "
+                f"{mask.shape}."
+            )
+        return mask
+
+    def _check_targets(self, y):  # overridden by the classifier
+        pass
+
+    def _param_bound(self, state):
+        if state.residual_bound is None or not isinstance(state.curvature, CholeskyCurvature):
+            return None
+        mu = state.curvature.min_eigenvalue()
+        return float(state.residual_bound / mu) if mu > 0 else float("inf")
+
+    # ----------------------------------------------------------- the updates
+    def unlearn(
+        self, X, y, sample_weight=None, *, X_retain=None, y_retain=None, sample_weight_retain=None
+    ):
+        """Forget training rows: the model becomes (close to) one never trained on them.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_forget, n_features)
+            Rows to forget, exactly as they were passed to ``fit``.
+        y : array-like of shape (n_forget,)
+            Their targets.
+        sample_weight : array-like of shape (n_forget,), default=None
+            Their training weights; by default the weight recorded at ``fit``.
+        X_retain, y_retain, sample_weight_retain : default=None
+            All rows that remain after this request. Needed by ``Retrain``
+            and by ``Newton(refine=k)``; checked against the fingerprints.
+
+        Returns
+        -------
+        self : object
+
+        Raises
+        ------
+        ValueError
+            If a row was never trained on, was already forgotten, or is asked
+            for more often than it was trained on; on NaN/inf, wrong shapes or
+            unseen classes. The model is then exactly as before.
+        """
+        return self._update(
+            "unlearn",
+            remove=(X, y, sample_weight),
+            add=None,
+            retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
+        )
+
+    def relabel(
+        self, X, y_old, y_new, *, X_retain=None, y_retain=None, sample_weight_retain=None
+    ):
+        """Correct labels: rows trained with ``y_old`` are now labelled ``y_new``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_rows, n_features)
+        y_old : array-like of shape (n_rows,)
+            Labels the rows were trained with.
+        y_new : array-like of shape (n_rows,)
+            Corrected labels.
+        X_retain, y_retain, sample_weight_retain : default=None
+            All rows after the correction (``y_retain`` holding ``y_new``).
+
+        Returns
+        -------
+        self : object
+        """
+        return self._update(
+            "relabel",
+            remove=(X, y_old, None),
+            add=(X, y_new, "carry"),
+            retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
+        )
+
+    def update(self, remove=None, add=None, *, X_retain=None, y_retain=None, sample_weight_retain=None):
+        """The general operation: remove some training rows and add others.
+
+        Feature corrections are ``update(remove=(X_old, y), add=(X_new, y))``.
+
+        Parameters
+        ----------
+        remove, add : tuple ``(X, y)`` or ``(X, y, sample_weight)``, default=None
+        X_retain, y_retain, sample_weight_retain : default=None
+            All rows after the update.
+
+        Returns
+        -------
+        self : object
+        """
+        return self._update(
+            "update",
+            remove=None if remove is None else _as_triple(remove, "remove"),
+            add=None if add is None else _as_triple(add, "add"),
+            retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
+        )
+
+    @staticmethod
+    def _retain_tuple(X, y, w):
+        if X is None and y is None:
+            return None
+        if X is None or y is None:
+            raise ValueError("Pass both X_retain and y_retain, or neither.")
+        return (X, y, w)
+
+    def _validated_rows(self, X, y, w, what):
+        X = self._validate_X(X, reset=False)
+        y = self._validate_y(y, X.shape[0])
+        if w is not None and not isinstance(w, str):
+            w = _check_sample_weight(w, X)
+        return X, y, w
+
+    def _update(self, operation, remove, add, retain):
+        check_is_fitted(self)
+        t0 = time.perf_counter()
+        adapter = self.adapter_
+        empty = (np.zeros((0, self.n_features_in_)), np.zeros(0), None)
+        # 1. validate every input before touching anything
+        Xr, yr, wr = self._validated_rows(*remove, "remove") if remove is not None else empty
+        keys_r = fingerprint_rows(Xr, yr) if len(yr) else np.zeros(0, dtype=object)
+        if len(yr):
+            bad = self.fingerprints_.missing(keys_r, wr)
+            if len(bad):
+                raise ValueError(
+                    f"{len(bad)} of the {len(yr)} rows to remove were never trained on, "
+                    "were already forgotten, or are asked for more often than they "
+                    f"were trained on (positions {bad[:20].tolist()}"
+                    f"{' ...' if len(bad) > 20 else ''}). Nothing was changed."
+                )
+            if wr is None:
+                wr = self.fingerprints_.peek_weights(keys_r)
+        if add is not None:
+            Xa, ya, wa = add
+            if isinstance(wa, str):  # relabel: the copy keeps its weight
+                wa = wr
+            Xa, ya, wa = self._validated_rows(Xa, ya, wa, "add")
+            if wa is None:
+                wa = np.ones(len(ya))
+        else:
+            Xa, ya, wa = empty[0], empty[1], np.zeros(0)
+        rows_r = self._rows(Xr, yr, wr)
+        rows_a = self._rows(Xa, ya, wa)
+        keys_a = fingerprint_rows(Xa, ya) if len(ya) else np.zeros(0, dtype=object)
+        n_remaining = len(self.fingerprints_) - len(yr) + len(ya)
+        if n_remaining <= 0:
+            raise ValueError("The request would remove every training row; nothing was changed.")
+        rows_keep = None
+        if retain is not None:
+            Xk, yk, wk = self._validated_rows(*retain, "retain")
+            self._check_retain(Xk, yk, keys_r, keys_a)
+            if wk is None:
+                wk = np.ones(len(yk))
+            rows_keep = self._rows(Xk, yk, wk)
+            raw_keep = (Xk, yk, None if retain[2] is None else wk)
+        method = self.method_
+        if method.requires_retained_data and rows_keep is None:
+            raise ValueError(
+                f"{method.name} needs the rows that remain: pass X_retain and y_retain."
+            )
+
+        def refit(rows):
+            Xk_, yk_, wk_ = raw_keep
+            _, _, theta, _, gnorm = self._refit_theta(Xk_, yk_, wk_)
+            return theta, gnorm
+
+        request = UpdateRequest(remove=rows_r, add=rows_a, retain=rows_keep, refit=refit)
+        # 2. compute the new state without mutating the current one
+        try:
+            new_state = method.step(adapter, self.state_, request)
+        except NotPositiveDefiniteError as exc:
+            raise ValueError(
+                f"{method.name} cannot apply this request: {exc}. Nothing was changed; "
+                "retrain on the remaining rows."
+            ) from exc
+        if not np.all(np.isfinite(new_state.theta)):
+            raise ValueError(f"{method.name} produced non-finite parameters; nothing was changed.")
+        notes = []
+        bound = self._param_bound(new_state)
+        if self.error_budget is not None and bound is not None and bound > self.error_budget:
+            if rows_keep is not None:
+                new_state = self._exact_state(method, raw_keep, new_state)
+                bound = self._param_bound(new_state)
+                notes.append("error budget exceeded: retrained on the retained rows")
+            else:
+                msg = (
+                    f"The bound on the distance to retraining ({bound:.3g}) exceeds "
+                    f"error_budget={self.error_budget}; only a retrain is honest now. "
+                    "Pass X_retain/y_retain to let the model retrain."
+                )
+                warnings.warn(msg, UnlearningBudgetWarning, stacklevel=3)
+                notes.append("error budget exceeded: warned")
+        # 3. commit, all at once
+        self.fingerprints_.remove(keys_r, wr)
+        self.fingerprints_.add(keys_a, wa)
+        adapter.set_theta(self.estimator_, new_state.theta)
+        old_theta = self.state_.theta
+        self.state_ = new_state
+        self.ledger_.record(
+            operation=operation,
+            method=method.name,
+            duration_s=time.perf_counter() - t0,
+            n_removed=len(yr),
+            n_added=len(ya),
+            n_remaining=n_remaining,
+            removed=tuple(keys_r),
+            added=tuple(keys_a),
+            step_norm=float(np.linalg.norm(new_state.theta - old_theta)),
+            grad_residual_bound=new_state.residual_bound,
+            param_error_bound=bound,
+            notes=tuple(notes),
+        )
+        return self
+
+    def _exact_state(self, method, raw_keep, state):
+        Xk, yk, wk = raw_keep
+        _, adapter, theta, H, gnorm = self._refit_theta(Xk, yk, wk)
+        rows = self._rows(Xk, yk, wk)
+        return state.evolve(
+            theta=theta,
+            curvature=method.prepare(adapter, theta, rows, hessian=H),
+            total_weight=rows.weight,
+            gram=adapter.gram(Xk, rows.c),
+            residual_bound=gnorm,
+            drift_g=0.0,
+            drift_2=0.0,
+            cache_error=0.0,
+        )
+
+    def _check_retain(self, Xk, yk, keys_r, keys_a):
+        expected = self.fingerprints_.counter()
+        expected.subtract(keys_r)
+        expected.update(keys_a)
+        expected = +expected
+        got = +Counter(fingerprint_rows(Xk, yk))
+        if got != expected:
+            extra = sum((got - expected).values())
+            lacking = sum((expected - got).values())
+            raise ValueError(
+                "X_retain/y_retain are not the rows that remain after this request: "
+                f"{extra} rows too many, {lacking} rows missing. Nothing was changed."
+            )
+
+    # -------------------------------------------------------------- predict
+    @available_if(_estimator_has("predict"))
+    def predict(self, X):
+        """Predict with the (updated) wrapped model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        return self.estimator_.predict(self._validate_X(X, reset=False))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+def _as_triple(t, name):
+    if not isinstance(t, tuple | list) or len(t) not in (2, 3):
+        raise TypeError(f"{name} must be a tuple (X, y) or (X, y, sample_weight).")
+    return (t[0], t[1], t[2] if len(t) == 3 else None)

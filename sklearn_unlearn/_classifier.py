@@ -1,0 +1,119 @@
+"""UnlearningClassifier: a classifier that can forget training rows."""
+
+from __future__ import annotations
+
+from sklearn.base import ClassifierMixin
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import BaseUnlearner, _estimator_has
+
+__all__ = ["UnlearningClassifier"]
+
+
+class UnlearningClassifier(ClassifierMixin, BaseUnlearner):
+    """Wrap a scikit-learn classifier so that it can forget or correct rows.
+
+    ``fit`` trains a clone of ``estimator`` (polished to the exact optimum of
+    its objective) and caches what later updates need: the method's
+    curvature, fingerprints of the training rows and a ledger. ``unlearn``,
+    ``relabel`` and ``update`` then change the fitted model in place.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        The classifier to wrap: ``LogisticRegression`` (l2 or no penalty) or
+        ``RidgeClassifier``.
+    method : {"newton", "first_order", "ssse", "retrain"} or UnlearningMethod, \
+            default="newton"
+        How updates are computed; a method object's hyperparameters are
+        reachable as ``method__<name>`` in ``set_params`` and grid searches.
+    error_budget : float, default=None
+        Largest accepted bound on the parameter distance to retraining. Past
+        it the model retrains when the retained rows are passed, and warns
+        (:class:`UnlearningBudgetWarning`) otherwise.
+    polish : bool, default=True
+        Run exact Newton steps after the wrapped model's own fit so that the
+        model is the exact minimiser of its objective (scikit-learn's solvers
+        stop at a tolerance); later updates then start from the optimum.
+
+    Attributes
+    ----------
+    estimator_ : estimator instance
+        The fitted wrapped model; its ``coef_``/``intercept_`` follow every update.
+    classes_ : ndarray of shape (n_classes,)
+    adapter_ : LinearAdapter
+        The model's math (no data inside).
+    method_ : UnlearningMethod
+        The fitted copy of ``method``.
+    state_ : UnlearnState
+        Current parameters, cached curvature and error-bound bookkeeping.
+    fingerprints_ : RowMultiset
+        Fingerprints of the rows currently trained on (never the rows).
+    ledger_ : Ledger
+        One record per fit or update.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Defined when ``X`` had string column names.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_unlearn import UnlearningClassifier
+    >>> from sklearn_unlearn.datasets import load_breast_cancer_original
+    >>> X, y = load_breast_cancer_original(return_X_y=True)
+    >>> X, y = X[~np.isnan(X).any(axis=1)], y[~np.isnan(X).any(axis=1)]
+    >>> clf = UnlearningClassifier(LogisticRegression(C=0.1)).fit(X, y)
+    >>> clf = clf.unlearn(X[:10], y[:10])
+    >>> clf.ledger_[-1].n_remaining
+    673
+    """
+
+    def _check_targets(self, y):
+        check_classification_targets(y)
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities of the (updated) wrapped model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        return self.estimator_.predict_proba(self._validate_X(X, reset=False))
+
+    @available_if(_estimator_has("predict_log_proba"))
+    def predict_log_proba(self, X):
+        """Log class probabilities of the (updated) wrapped model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        return self.estimator_.predict_log_proba(self._validate_X(X, reset=False))
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X):
+        """Decision function of the (updated) wrapped model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        return self.estimator_.decision_function(self._validate_X(X, reset=False))

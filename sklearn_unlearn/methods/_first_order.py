@@ -5,8 +5,8 @@ from __future__ import annotations
 from numbers import Real
 
 import numpy as np
-from ..utils._compat import Interval, StrOptions
 
+from ..utils._compat import Interval, StrOptions
 from ._base import UnlearningMethod, gradient_change, updated_geometry
 
 __all__ = ["FirstOrder"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from ..utils._compat import Interval
 
 from ..adapters._newton_solver import minimize_newton
 from ..curvature import CholeskyCurvature
+from ..utils._compat import Interval
 from ._base import (
     UnlearningMethod,
     gradient_change,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from ..utils._compat import Interval
 
 from ..curvature import EmpiricalFisherInverse
+from ..utils._compat import Interval
 from ._base import UnlearningMethod, gradient_change, updated_geometry
 
 __all__ = ["SSSE"]

@@ -162,7 +162,9 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         )
         self.fingerprints_ = RowMultiset()
         keys = fingerprint_rows(X, y)
-        self.fingerprints_.add(keys, np.ones(len(y)) if sample_weight is None else sample_weight)
+        self.fingerprints_.add(
+            keys, np.ones(len(y)) if sample_weight is None else sample_weight
+        )
         self.ledger_ = Ledger()
         self.ledger_.record(
             operation="fit",
@@ -178,10 +180,18 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
             keep = ~forget
             retain = None
             if self._needs_retain(method):
-                retain = (X[keep], y[keep], None if sample_weight is None else sample_weight[keep])
+                retain = (
+                    X[keep],
+                    y[keep],
+                    None if sample_weight is None else sample_weight[keep],
+                )
             self._update(
                 "unlearn",
-                remove=(X[forget], y[forget], None if sample_weight is None else sample_weight[forget]),
+                remove=(
+                    X[forget],
+                    y[forget],
+                    None if sample_weight is None else sample_weight[forget],
+                ),
                 add=None,
                 retain=retain,
             )
@@ -216,14 +226,23 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         pass
 
     def _param_bound(self, state):
-        if state.residual_bound is None or not isinstance(state.curvature, CholeskyCurvature):
+        if state.residual_bound is None or not isinstance(
+            state.curvature, CholeskyCurvature
+        ):
             return None
         mu = state.curvature.min_eigenvalue()
         return float(state.residual_bound / mu) if mu > 0 else float("inf")
 
     # ----------------------------------------------------------- the updates
     def unlearn(
-        self, X, y, sample_weight=None, *, X_retain=None, y_retain=None, sample_weight_retain=None
+        self,
+        X,
+        y,
+        sample_weight=None,
+        *,
+        X_retain=None,
+        y_retain=None,
+        sample_weight_retain=None,
     ):
         """Forget training rows: the model becomes (close to) one never trained on them.
 
@@ -258,7 +277,14 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         )
 
     def relabel(
-        self, X, y_old, y_new, *, X_retain=None, y_retain=None, sample_weight_retain=None
+        self,
+        X,
+        y_old,
+        y_new,
+        *,
+        X_retain=None,
+        y_retain=None,
+        sample_weight_retain=None,
     ):
         """Correct labels: rows trained with ``y_old`` are now labelled ``y_new``.
 
@@ -283,7 +309,15 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
             retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
         )
 
-    def update(self, remove=None, add=None, *, X_retain=None, y_retain=None, sample_weight_retain=None):
+    def update(
+        self,
+        remove=None,
+        add=None,
+        *,
+        X_retain=None,
+        y_retain=None,
+        sample_weight_retain=None,
+    ):
         """The general operation: remove some training rows and add others.
 
         Feature corrections are ``update(remove=(X_old, y), add=(X_new, y))``.
@@ -326,7 +360,9 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         adapter = self.adapter_
         empty = (np.zeros((0, self.n_features_in_)), np.zeros(0), None)
         # 1. validate every input before touching anything
-        Xr, yr, wr = self._validated_rows(*remove, "remove") if remove is not None else empty
+        Xr, yr, wr = (
+            self._validated_rows(*remove, "remove") if remove is not None else empty
+        )
         keys_r = fingerprint_rows(Xr, yr) if len(yr) else np.zeros(0, dtype=object)
         if len(yr):
             bad = self.fingerprints_.missing(keys_r, wr)
@@ -353,7 +389,9 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         keys_a = fingerprint_rows(Xa, ya) if len(ya) else np.zeros(0, dtype=object)
         n_remaining = len(self.fingerprints_) - len(yr) + len(ya)
         if n_remaining <= 0:
-            raise ValueError("The request would remove every training row; nothing was changed.")
+            raise ValueError(
+                "The request would remove every training row; nothing was changed."
+            )
         rows_keep = None
         if retain is not None:
             Xk, yk, wk = self._validated_rows(*retain, "retain")
@@ -373,7 +411,9 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
             _, _, theta, _, gnorm = self._refit_theta(Xk_, yk_, wk_)
             return theta, gnorm
 
-        request = UpdateRequest(remove=rows_r, add=rows_a, retain=rows_keep, refit=refit)
+        request = UpdateRequest(
+            remove=rows_r, add=rows_a, retain=rows_keep, refit=refit
+        )
         # 2. compute the new state without mutating the current one
         try:
             new_state = method.step(adapter, self.state_, request)
@@ -383,10 +423,16 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
                 "retrain on the remaining rows."
             ) from exc
         if not np.all(np.isfinite(new_state.theta)):
-            raise ValueError(f"{method.name} produced non-finite parameters; nothing was changed.")
+            raise ValueError(
+                f"{method.name} produced non-finite parameters; nothing was changed."
+            )
         notes = []
         bound = self._param_bound(new_state)
-        if self.error_budget is not None and bound is not None and bound > self.error_budget:
+        if (
+            self.error_budget is not None
+            and bound is not None
+            and bound > self.error_budget
+        ):
             if rows_keep is not None:
                 new_state = self._exact_state(method, raw_keep, new_state)
                 bound = self._param_bound(new_state)

@@ -33,7 +33,9 @@ def fingerprint_rows(X, y) -> np.ndarray:
     y_keys = _row_keys(np.asarray(y).reshape(n, -1), n)
     out = np.empty(n, dtype=object)
     for i in range(n):
-        out[i] = hashlib.blake2b(x_keys[i] + b"|" + y_keys[i], digest_size=16).hexdigest()
+        out[i] = hashlib.blake2b(
+            x_keys[i] + b"|" + y_keys[i], digest_size=16
+        ).hexdigest()
     return out
 
 

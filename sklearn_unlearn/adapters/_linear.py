@@ -254,9 +254,9 @@ class LinearAdapter:
             if np.ndim(estimator.intercept_) == 0:
                 estimator.intercept_ = float(W[0, -1])
             else:
-                estimator.intercept_ = W[:, -1].reshape(
-                    np.shape(estimator.intercept_)
-                ).copy()
+                estimator.intercept_ = (
+                    W[:, -1].reshape(np.shape(estimator.intercept_)).copy()
+                )
 
     @property
     def penalty_mask(self) -> np.ndarray:

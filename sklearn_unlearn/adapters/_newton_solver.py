@@ -65,7 +65,9 @@ def minimize_newton(
         t = 1.0
         while t > 1e-10:
             cand = theta + t * step
-            if adapter.objective(cand, X, y_enc, c) <= J0 + 1e-4 * t * slope + 1e-15 * abs(J0):
+            if adapter.objective(
+                cand, X, y_enc, c
+            ) <= J0 + 1e-4 * t * slope + 1e-15 * abs(J0):
                 break
             t *= 0.5
         theta = theta + t * step

@@ -78,7 +78,9 @@ class CholeskyCurvature(CurvatureOperator):
     True
     """
 
-    def __init__(self, matrix, *, null_directions=None, damping=0.0, refactor_rank=None):
+    def __init__(
+        self, matrix, *, null_directions=None, damping=0.0, refactor_rank=None
+    ):
         H = np.array(matrix, dtype=np.float64)
         H = 0.5 * (H + H.T)
         p = H.shape[0]
@@ -138,7 +140,9 @@ class CholeskyCurvature(CurvatureOperator):
         new.__dict__.update(self.__dict__)
         new.matrix_ = 0.5 * (H + H.T)
         rank = R.shape[1] + A.shape[1]
-        limit = self.refactor_rank if self.refactor_rank is not None else max(1, p // 64)
+        limit = (
+            self.refactor_rank if self.refactor_rank is not None else max(1, p // 64)
+        )
         has_shift = shift is not None and np.any(shift)
         if rank <= limit and not has_shift and delta is None:
             L = self.factor_.copy()

@@ -103,7 +103,9 @@ class UnlearningMethod(BaseEstimator):
         """Build the cached curvature at fit time (``None`` if not needed)."""
         return None
 
-    def step(self, adapter, state: UnlearnState, request: UpdateRequest) -> UnlearnState:
+    def step(
+        self, adapter, state: UnlearnState, request: UpdateRequest
+    ) -> UnlearnState:
         """Return the new state after applying ``request``; never mutate ``state``."""
         raise NotImplementedError
 
@@ -123,9 +125,13 @@ def gradient_change(adapter, theta, request: UpdateRequest, state: UnlearnState)
     if request.add.n:
         g += adapter.gradient(theta, request.add.X, request.add.y, request.add.c)
     if request.remove.n:
-        g -= adapter.gradient(theta, request.remove.X, request.remove.y, request.remove.c)
+        g -= adapter.gradient(
+            theta, request.remove.X, request.remove.y, request.remove.c
+        )
     w_new = state.total_weight - request.remove.weight + request.add.weight
-    dlam = adapter.penalty_strength(w_new) - adapter.penalty_strength(state.total_weight)
+    dlam = adapter.penalty_strength(w_new) - adapter.penalty_strength(
+        state.total_weight
+    )
     if dlam:
         g += dlam * adapter.penalty_mask * theta
     return g, w_new, dlam
@@ -168,7 +174,9 @@ def updated_curvature(adapter, curvature, theta, request: UpdateRequest, dlam: f
     if request.add.n:
         delta += adapter.hessian(theta, request.add.X, request.add.y, request.add.c)
     if request.remove.n:
-        delta -= adapter.hessian(theta, request.remove.X, request.remove.y, request.remove.c)
+        delta -= adapter.hessian(
+            theta, request.remove.X, request.remove.y, request.remove.c
+        )
     return curvature.updated(delta=delta, shift=shift)
 
 
@@ -179,11 +187,17 @@ def updated_geometry(adapter, state: UnlearnState, request: UpdateRequest):
         gram += adapter.gram(request.add.X, request.add.c)
     if request.remove.n:
         gram -= adapter.gram(request.remove.X, request.remove.c)
-    radius = max(state.radius, adapter.max_row_norm(request.add.X)) if request.add.n else state.radius
+    radius = (
+        max(state.radius, adapter.max_row_norm(request.add.X))
+        if request.add.n
+        else state.radius
+    )
     return gram, radius
 
 
-def newton_residual_bound(adapter, state: UnlearnState, step, gram, radius, moved_weight):
+def newton_residual_bound(
+    adapter, state: UnlearnState, step, gram, radius, moved_weight
+):
     """Certified bound (Guo et al. 2020, Thm. 1 generalised) after a Newton step.
 
     With ``L3`` the Lipschitz constant of the loss curvature in the linear

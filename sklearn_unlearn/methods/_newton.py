@@ -101,7 +101,9 @@ class Newton(UnlearningMethod):
             cache_error=cache_error,
         )
         if self.refine and request.retain is not None:
-            new = refine_exactly(adapter, new, request.retain, self.refine, self.damping)
+            new = refine_exactly(
+                adapter, new, request.retain, self.refine, self.damping
+            )
         return new
 
 

@@ -53,7 +53,9 @@ class SSSE(UnlearningMethod):
         "block_rows": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, epsilon: float = 1.0, damping: float = 1e-4, block_rows: int = 256):
+    def __init__(
+        self, epsilon: float = 1.0, damping: float = 1e-4, block_rows: int = 256
+    ):
         self.epsilon = epsilon
         self.damping = damping
         self.block_rows = block_rows

@@ -21,7 +21,7 @@ from .adapters import LinearAdapter, check_linear_model
 from .adapters._newton_solver import minimize_newton
 from .curvature import CholeskyCurvature, NotPositiveDefiniteError
 from .methods import METHOD_SHORTCUTS, UnlearningMethod
-from .methods._base import Rows, UnlearnState, UpdateRequest
+from .methods._base import Rows, UnlearnState, UpdateRequest, reparameterize_state
 from .utils._compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
 
 __all__ = ["UnlearningBudgetWarning"]
@@ -197,6 +197,19 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
             )
         return self
 
+    def _set_row_keys(self, keys, sample_weight=None) -> None:
+        """Replace the fingerprints of the training rows (same rows, raw form).
+
+        A pipeline calls this after ``fit`` so that fingerprints identify the
+        raw rows, which stay the same when the preprocessing is downdated.
+        """
+        check_is_fitted(self)
+        if len(keys) != len(self.fingerprints_):
+            raise ValueError("one fingerprint per training row is needed.")
+        fp = RowMultiset()
+        fp.add(keys, np.ones(len(keys)) if sample_weight is None else sample_weight)
+        self.fingerprints_ = fp
+
     def _needs_retain(self, method) -> bool:
         return (
             method.requires_retained_data
@@ -354,7 +367,19 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
             w = _check_sample_weight(w, X)
         return X, y, w
 
-    def _update(self, operation, remove, add, retain):
+    def _update(
+        self, operation, remove, add, retain, feature_map=None, notes=(), row_keys=None
+    ):
+        """Apply one request atomically (the engine behind every front door).
+
+        ``feature_map`` (``M`` with ``[z_old, 1] = M [z_new, 1]``) says that the
+        model's input features changed affinely (a downdated scaler in front
+        of it); all rows are then in the new features. ``notes`` go to the
+        ledger entry. ``row_keys`` (a dict with "remove", "add", "retain")
+        gives fingerprints computed by the caller on the raw rows, for rows
+        that reach this model already transformed.
+        """
+        row_keys = row_keys or {}
         check_is_fitted(self)
         t0 = time.perf_counter()
         adapter = self.adapter_
@@ -363,7 +388,9 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         Xr, yr, wr = (
             self._validated_rows(*remove, "remove") if remove is not None else empty
         )
-        keys_r = fingerprint_rows(Xr, yr) if len(yr) else np.zeros(0, dtype=object)
+        keys_r = row_keys.get("remove")
+        if keys_r is None:
+            keys_r = fingerprint_rows(Xr, yr) if len(yr) else np.zeros(0, object)
         if len(yr):
             bad = self.fingerprints_.missing(keys_r, wr)
             if len(bad):
@@ -386,7 +413,9 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
             Xa, ya, wa = empty[0], empty[1], np.zeros(0)
         rows_r = self._rows(Xr, yr, wr)
         rows_a = self._rows(Xa, ya, wa)
-        keys_a = fingerprint_rows(Xa, ya) if len(ya) else np.zeros(0, dtype=object)
+        keys_a = row_keys.get("add")
+        if keys_a is None:
+            keys_a = fingerprint_rows(Xa, ya) if len(ya) else np.zeros(0, object)
         n_remaining = len(self.fingerprints_) - len(yr) + len(ya)
         if n_remaining <= 0:
             raise ValueError(
@@ -395,7 +424,10 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         rows_keep = None
         if retain is not None:
             Xk, yk, wk = self._validated_rows(*retain, "retain")
-            self._check_retain(Xk, yk, keys_r, keys_a)
+            keys_k = row_keys.get("retain")
+            if keys_k is None:
+                keys_k = fingerprint_rows(Xk, yk)
+            self._check_retain(keys_k, keys_r, keys_a)
             if wk is None:
                 wk = np.ones(len(yk))
             rows_keep = self._rows(Xk, yk, wk)
@@ -416,7 +448,10 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         )
         # 2. compute the new state without mutating the current one
         try:
-            new_state = method.step(adapter, self.state_, request)
+            state_in = self.state_
+            if feature_map is not None:
+                state_in = reparameterize_state(adapter, state_in, feature_map)
+            new_state = method.step(adapter, state_in, request)
         except NotPositiveDefiniteError as exc:
             raise ValueError(
                 f"{method.name} cannot apply this request: {exc}. Nothing was changed; "
@@ -426,7 +461,7 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
             raise ValueError(
                 f"{method.name} produced non-finite parameters; nothing was changed."
             )
-        notes = []
+        notes = list(notes)
         bound = self._param_bound(new_state)
         if (
             self.error_budget is not None
@@ -482,12 +517,12 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
             cache_error=0.0,
         )
 
-    def _check_retain(self, Xk, yk, keys_r, keys_a):
+    def _check_retain(self, keys_k, keys_r, keys_a):
         expected = self.fingerprints_.counter()
         expected.subtract(keys_r)
         expected.update(keys_a)
         expected = +expected
-        got = +Counter(fingerprint_rows(Xk, yk))
+        got = +Counter(keys_k)
         if got != expected:
             extra = sum((got - expected).values())
             lacking = sum((expected - got).values())

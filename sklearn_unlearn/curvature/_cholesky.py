@@ -155,6 +155,20 @@ class CholeskyCurvature(CurvatureOperator):
             new.factor_ = new._factorize(new.matrix_)
         return new
 
+    def congruence(self, transform, fixed_diagonal) -> CholeskyCurvature:
+        """A new operator for ``transform(H - diag(f)) + diag(f)``.
+
+        Used when the parameters are re-expressed linearly (``transform`` is
+        ``A -> B A B^T``) while a diagonal part ``f`` (the penalty) stays put.
+        """
+        D = np.diag(fixed_diagonal)
+        new = object.__new__(CholeskyCurvature)
+        new.__dict__.update(self.__dict__)
+        new.matrix_ = transform(self.matrix_ - D) + D
+        new.matrix_ = 0.5 * (new.matrix_ + new.matrix_.T)
+        new.factor_ = new._factorize(new.matrix_)
+        return new
+
     def min_eigenvalue(self) -> float:
         """Smallest eigenvalue of the curvature (on the non-null subspace)."""
         A = self.matrix_ + self.damping * np.eye(self.n_params)

@@ -45,6 +45,7 @@ class EmpiricalFisherInverse(CurvatureOperator):
     """
 
     def __init__(self, diagonal, *, block_rows: int = 256):
+        self.diagonal_ = np.asarray(diagonal, dtype=np.float64)
         d = np.asarray(diagonal, dtype=np.float64)
         if np.any(d <= 0):
             raise ValueError(
@@ -84,7 +85,7 @@ class EmpiricalFisherInverse(CurvatureOperator):
         Columns are ``sqrt(c_i) g_i``; ``self`` is left unchanged.
         """
         new = object.__new__(EmpiricalFisherInverse)
-        new.block_rows = self.block_rows
+        new.__dict__.update(self.__dict__)
         Finv = self.inverse_
         for U, sign in ((add, 1.0), (remove, -1.0)):
             if U is None:
@@ -93,4 +94,19 @@ class EmpiricalFisherInverse(CurvatureOperator):
             for start in range(0, U.shape[1], self.block_rows):
                 Finv = self._woodbury(Finv, U[:, start : start + self.block_rows], sign)
         new.inverse_ = Finv
+        return new
+
+    def congruence(self, transform, fixed_diagonal) -> EmpiricalFisherInverse:
+        """A new operator whose Fisher part is ``transform``-ed.
+
+        ``F = S + D`` with ``S = sum c g g^T`` and ``D`` the starting diagonal;
+        the result inverts ``transform(S) + D`` (``fixed_diagonal`` is ignored:
+        the Fisher's own diagonal ``D`` is what stays put).
+        """
+        F = np.linalg.inv(self.inverse_)
+        D = np.diag(self.diagonal_)
+        F_new = transform(F - D) + D
+        new = object.__new__(EmpiricalFisherInverse)
+        new.__dict__.update(self.__dict__)
+        new.inverse_ = np.linalg.inv(0.5 * (F_new + F_new.T))
         return new

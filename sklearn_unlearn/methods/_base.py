@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -68,6 +68,9 @@ class UnlearnState:
         was last computed exactly, in the Gram norm and the Euclidean norm.
     cache_error : float
         Bound on the spectral-norm error of the cached curvature.
+    pending_gradient : ndarray or None
+        Gradient of the objective at ``theta`` not yet accounted for by a
+        step (set by :func:`reparameterize_state`; zero after every step).
     """
 
     theta: np.ndarray
@@ -79,9 +82,11 @@ class UnlearnState:
     drift_g: float = 0.0
     drift_2: float = 0.0
     cache_error: float = 0.0
-    notes: list = field(default_factory=list)
+    pending_gradient: np.ndarray | None = None
 
     def evolve(self, **changes) -> UnlearnState:
+        """A copy with ``changes``; a step clears ``pending_gradient`` by default."""
+        changes.setdefault("pending_gradient", None)
         return replace(self, **changes)
 
 
@@ -134,6 +139,8 @@ def gradient_change(adapter, theta, request: UpdateRequest, state: UnlearnState)
     )
     if dlam:
         g += dlam * adapter.penalty_mask * theta
+    if state.pending_gradient is not None:
+        g += state.pending_gradient
     return g, w_new, dlam
 
 
@@ -228,3 +235,79 @@ def newton_residual_bound(
             + cache_error * step_2
         )
     return bound, state.drift_g + step_g, state.drift_2 + step_2, cache_error
+
+
+def reparameterize_state(adapter, state: UnlearnState, M: np.ndarray) -> UnlearnState:
+    """Express the state in new input features ``z'`` with ``[z, 1] = M [z', 1]``.
+
+    A change of standardisation in front of a linear model (a downdated
+    ``StandardScaler``) is an affine change of its inputs, hence a linear
+    change of its parameters: ``W' = W M``, i.e. ``theta' = T theta`` with
+    ``T = I_K (x) M^T``. The data term is invariant, so its gradient and
+    Hessian map by ``T^{-T}``; the penalty stays ``lam/2 ||coef'||^2`` in the
+    new coordinates, so the old optimum is no longer one: the difference is
+    left in ``pending_gradient`` and the next step accounts for it. No row is
+    needed.
+
+    Parameters
+    ----------
+    adapter : LinearAdapter
+    state : UnlearnState
+    M : ndarray of shape (d + 1, d + 1)
+        Augmented affine map from new to old features (last row ``[0, ..., 1]``).
+
+    Returns
+    -------
+    UnlearnState
+    """
+    M = np.asarray(M, dtype=np.float64)
+    d = adapter.n_features_in_
+    if M.shape != (d + 1, d + 1):
+        raise ValueError(
+            f"feature_map must have shape {(d + 1, d + 1)}, got {M.shape}."
+        )
+    if not adapter.fit_intercept:
+        if np.any(M[:d, d]):
+            raise ValueError(
+                "The preprocessing shifts features (e.g. StandardScaler with "
+                "with_mean=True) but the model has no intercept to absorb the "
+                "shift; use fit_intercept=True or with_mean=False."
+            )
+        M = M[:d, :d]
+    Minv = np.linalg.inv(M)
+    K, m = adapter.n_outputs, adapter.n_cols
+    lam = adapter.penalty_strength(state.total_weight)
+    P = adapter.penalty_mask
+
+    def theta_map(v):  # T v
+        return (v.reshape(K, m) @ M).ravel()
+
+    def grad_map(v):  # T^{-T} v
+        return (v.reshape(K, m) @ Minv.T).ravel()
+
+    theta_new = theta_map(state.theta)
+    # old data gradient at the optimum is -lam P theta; add the new penalty's
+    pending = grad_map(-lam * P * state.theta) + lam * P * theta_new
+    if state.pending_gradient is not None:
+        pending += grad_map(state.pending_gradient)
+
+    def congruence(A):  # T^{-T} A T^{-1} for A of shape (p, p)
+        A4 = A.reshape(K, m, K, m)
+        A4 = np.einsum("ab,kbjc,dc->kajd", Minv, A4, Minv)
+        return A4.reshape(K * m, K * m)
+
+    curvature = state.curvature
+    if curvature is not None:
+        curvature = curvature.congruence(congruence, lam * P)
+    norm_M, norm_Minv = np.linalg.norm(M, 2), np.linalg.norm(Minv, 2)
+    residual = state.residual_bound
+    return state.evolve(
+        theta=theta_new,
+        curvature=curvature,
+        gram=Minv @ state.gram @ Minv.T,
+        radius=state.radius * norm_Minv,
+        residual_bound=None if residual is None else residual * norm_Minv,
+        drift_2=state.drift_2 * norm_M,
+        cache_error=state.cache_error * norm_Minv**2,
+        pending_gradient=pending,
+    )

@@ -136,12 +136,19 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         """
         check_linear_model(self.estimator)
         method = self._make_method()
-        X = self._validate_X(X, reset=True)
-        y = self._validate_y(y, X.shape[0])
-        self._check_targets(y)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=True,
+            accept_sparse=("csr", "csc"),
+            dtype=np.float64,
+            y_numeric=self._is_regressor,
+        )
         forget = self._check_forget(forget, X.shape[0])
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
+        self._check_targets(y, sample_weight)
         t0 = time.perf_counter()
         est, adapter, theta, H, gnorm = self._refit_theta(X, y, sample_weight)
         adapter.set_theta(est, theta)
@@ -235,7 +242,9 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
             )
         return mask
 
-    def _check_targets(self, y):  # overridden by the classifier
+    _is_regressor = False
+
+    def _check_targets(self, y, sample_weight):  # overridden by the classifier
         pass
 
     def _param_bound(self, state):

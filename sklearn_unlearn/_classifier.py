@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
@@ -70,8 +71,14 @@ class UnlearningClassifier(ClassifierMixin, BaseUnlearner):
     673
     """
 
-    def _check_targets(self, y):
+    def _check_targets(self, y, sample_weight):
         check_classification_targets(y)
+        labels = y if sample_weight is None else y[np.asarray(sample_weight) > 0]
+        if len(np.unique(labels)) < 2:
+            raise ValueError(
+                "The training data (rows with positive sample weight) holds only one "
+                "class; a classifier needs samples of at least 2 classes."
+            )
 
     @available_if(_estimator_has("predict_proba"))
     def predict_proba(self, X):

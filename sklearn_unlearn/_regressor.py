@@ -48,3 +48,5 @@ class UnlearningRegressor(RegressorMixin, BaseUnlearner):
     >>> bool(np.allclose(reg.estimator_.coef_, ref.coef_))
     True
     """
+
+    _is_regressor = True

@@ -9,6 +9,7 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -559,6 +560,11 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        try:
+            inner = get_tags(self.estimator)
+        except Exception:  # an invalid estimator is reported by fit
+            return tags
+        tags.target_tags.positive_only = inner.target_tags.positive_only
         return tags
 
 

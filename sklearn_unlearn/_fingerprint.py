@@ -63,18 +63,21 @@ class RowMultiset:
 
     def __init__(self):
         self._weights: dict[str, list[float]] = {}
+        self._n = 0
 
     def __len__(self) -> int:
-        return sum(len(v) for v in self._weights.values())
+        return self._n
 
     def copy(self) -> RowMultiset:
         new = RowMultiset()
         new._weights = {k: list(v) for k, v in self._weights.items()}
+        new._n = self._n
         return new
 
     def add(self, keys, weights) -> None:
         for k, w in zip(keys, weights, strict=True):
             self._weights.setdefault(k, []).append(float(w))
+        self._n += len(keys)
 
     def missing(self, keys, weights=None) -> np.ndarray:
         """Positions in ``keys`` asked for more often than they are held.
@@ -107,6 +110,7 @@ class RowMultiset:
         bad = self.missing(keys, weights)
         if len(bad):
             raise KeyError(bad)
+        self._n -= len(keys)
         out = np.empty(len(keys))
         for i, k in enumerate(keys):
             held = self._weights[k]

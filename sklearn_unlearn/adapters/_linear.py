@@ -395,9 +395,8 @@ class LinearAdapter:
             XtWX = np.asarray((X.T @ sp.diags(w) @ X).todense())
             Xw = np.asarray(X.T @ w).ravel()
         else:
-            Xw_rows = X * w[:, None]
-            XtWX = X.T @ Xw_rows
-            Xw = Xw_rows.sum(axis=0)
+            XtWX = X.T @ (X * w[:, None])
+            Xw = w @ X
         if not self.fit_intercept:
             return XtWX
         d = self.n_features_in_

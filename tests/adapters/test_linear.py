@@ -1,5 +1,8 @@
 """LinearAdapter: derivatives, scikit-learn's scaling, layout, refusals, chunking."""
 
+import copy
+import functools
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -77,12 +80,19 @@ def _data(kind, seed=SEED):
     return X, y, w
 
 
-def _fitted(model_id, fit_intercept=True, weighted=False):
+@functools.cache
+def _fitted_cached(model_id, fit_intercept, weighted):
     est, kind = MODELS[model_id]
     est = clone(est).set_params(fit_intercept=fit_intercept)
     X, y, w = _data(kind)
     sw = w if weighted else None
     est.fit(X, y, sample_weight=sw)
+    return est, X, y, sw
+
+
+def _fitted(model_id, fit_intercept=True, weighted=False):
+    """A fitted model (a fresh copy), its adapter, X, encoded y, weights, raw y."""
+    est, X, y, sw = copy.deepcopy(_fitted_cached(model_id, fit_intercept, weighted))
     adapter = LinearAdapter(est)
     return est, adapter, X, adapter.encode_target(y), adapter.row_weights(y, sw), y
 
@@ -104,7 +114,9 @@ weightings = pytest.mark.parametrize("weighted", [False, True])
 @model_ids
 @intercepts
 @weightings
-def test_gradient_and_hessian_match_finite_differences(model_id, fit_intercept, weighted):
+def test_gradient_and_hessian_match_finite_differences(
+    model_id, fit_intercept, weighted
+):
     est, adapter, X, y, c, _ = _fitted(model_id, fit_intercept, weighted)
     rng = np.random.default_rng(SEED + 1)
     theta = adapter.get_theta(est) + 0.3 * rng.normal(size=adapter.n_params)
@@ -116,7 +128,8 @@ def test_gradient_and_hessian_match_finite_differences(model_id, fit_intercept, 
         e = np.zeros(p)
         e[j] = h
         g_fd[j] = (
-            adapter.objective(theta + e, X, y, c) - adapter.objective(theta - e, X, y, c)
+            adapter.objective(theta + e, X, y, c)
+            - adapter.objective(theta - e, X, y, c)
         ) / (2 * h)
         H_fd[:, j] = (
             _full_gradient(adapter, theta + e, X, y, c)

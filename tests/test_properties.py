@@ -1,0 +1,147 @@
+"""Property-based test: random request streams keep the model equal to a refit.
+
+A hypothesis state machine drives fit, unlearn, relabel, add and bad
+requests. After each step the model must equal a fresh, converged fit on the
+rows that the test's own bookkeeping says remain: to rounding for the
+quadratic Ridge objective, within the ledger's certified bound for logistic
+regression. Bad requests must raise and leave the model bit-for-bit as it was.
+"""
+
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
+
+from sklearn_unlearn import UnlearningClassifier, UnlearningRegressor
+
+N, D = 40, 3
+
+
+def _theta(model):
+    return np.r_[np.ravel(model.coef_), np.ravel(model.intercept_)]
+
+
+class _UnlearnMachine(RuleBasedStateMachine):
+    kind = "ridge"
+
+    @initialize(seed=st.integers(0, 2**16), n_dup=st.integers(0, 5))
+    def fit(self, seed, n_dup):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(N, D)).round(2)
+        X[:n_dup] = X[N - n_dup :] if n_dup else X[:0]  # exact duplicates
+        if self.kind == "ridge":
+            y = X @ np.array([1.0, -2.0, 0.5]) + rng.normal(size=N).round(2)
+            y[:n_dup] = y[N - n_dup :] if n_dup else y[:0]
+            self.model = UnlearningRegressor(Ridge(alpha=1.0))
+        else:
+            y = (X[:, 0] + rng.normal(size=N) > 0).astype(int)
+            y[:n_dup] = y[N - n_dup :] if n_dup else y[:0]
+            self.model = UnlearningClassifier(LogisticRegression(C=1.0))
+        self.rows = [(X[i].copy(), y[i]) for i in range(N)]
+        self.rng = rng
+        self.model.fit(X, y)
+
+    def _refit(self):
+        X = np.array([r[0] for r in self.rows])
+        y = np.array([r[1] for r in self.rows])
+        if self.kind == "ridge":
+            return Ridge(alpha=1.0).fit(X, y)
+        return LogisticRegression(
+            C=1.0, solver="newton-cholesky", tol=1e-12, max_iter=200
+        ).fit(X, y)
+
+    def _classes_ok(self, rows):
+        return self.kind == "ridge" or len({r[1] for r in rows}) == 2
+
+    @precondition(lambda self: len(self.rows) > 12)
+    @rule(data=st.data())
+    def unlearn(self, data):
+        k = data.draw(st.integers(1, 4))
+        idx = data.draw(
+            st.lists(
+                st.integers(0, len(self.rows) - 1), min_size=k, max_size=k, unique=True
+            )
+        )
+        keep = [r for i, r in enumerate(self.rows) if i not in idx]
+        if not self._classes_ok(keep):
+            return
+        X = np.array([self.rows[i][0] for i in idx])
+        y = np.array([self.rows[i][1] for i in idx])
+        self.model.unlearn(X, y)
+        self.rows = keep
+
+    @rule(data=st.data())
+    def relabel_or_add(self, data):
+        i = data.draw(st.integers(0, len(self.rows) - 1))
+        x, y_old = self.rows[i]
+        if self.kind == "ridge":
+            y_new = y_old + data.draw(st.sampled_from([-1.0, 0.5, 2.0]))
+        else:
+            y_new = 1 - y_old
+        if data.draw(st.booleans()):
+            self.model.relabel(x[None], [y_old], [y_new])
+            self.rows[i] = (x, y_new)
+        else:
+            x_new = (x + 0.25).round(2)
+            self.model.update(add=(x_new[None], np.array([y_new])))
+            self.rows.append((x_new, y_new))
+
+    @rule(data=st.data())
+    def bad_request(self, data):
+        before = pickle.dumps(self.model)
+        kind = data.draw(st.sampled_from(["unseen", "twice", "nan", "shape"]))
+        x, y = self.rows[0]
+        if kind == "unseen":
+            X, Y = np.array([[99.0, 99.0, 99.0]]), np.array([y])
+        elif kind == "twice":
+            count = sum(
+                1 for r in self.rows if np.array_equal(r[0], x) and r[1] == y
+            )
+            X, Y = np.repeat(x[None], count + 1, axis=0), np.repeat(y, count + 1)
+        elif kind == "nan":
+            X, Y = np.array([[np.nan, 0.0, 0.0]]), np.array([y])
+        else:
+            X, Y = x[None, :2], np.array([y])
+        with pytest.raises(ValueError):
+            self.model.unlearn(X, Y)
+        assert pickle.dumps(self.model) == before
+
+    @invariant()
+    def equals_refit(self):
+        if not hasattr(self, "model"):
+            return
+        ref = _theta(self._refit())
+        got = _theta(self.model.estimator_)
+        assert self.model.ledger_[-1].n_remaining == len(self.rows)
+        if self.kind == "ridge":
+            np.testing.assert_allclose(got, ref, rtol=1e-8, atol=1e-9)
+        else:
+            bound = self.model.ledger_[-1].param_error_bound
+            assert bound is not None
+            assert np.linalg.norm(got - ref) <= bound + 1e-7
+
+
+class _LogisticMachine(_UnlearnMachine):
+    kind = "logistic"
+
+
+_settings = settings(
+    max_examples=15,
+    stateful_step_count=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+TestRidgeStream = _UnlearnMachine.TestCase
+TestRidgeStream.settings = _settings
+TestLogisticStream = _LogisticMachine.TestCase
+TestLogisticStream.settings = _settings

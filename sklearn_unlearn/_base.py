@@ -9,10 +9,13 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
-from sklearn.utils import get_tags
+from sklearn.pipeline import Pipeline
+from sklearn.utils import _safe_indexing, get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     _check_sample_weight,
+    _num_samples,
+    check_array,
     check_is_fitted,
 )
 
@@ -23,6 +26,12 @@ from .adapters._newton_solver import minimize_newton
 from .curvature import CholeskyCurvature, NotPositiveDefiniteError
 from .methods import METHOD_SHORTCUTS, UnlearningMethod
 from .methods._base import Rows, UnlearnState, UpdateRequest, reparameterize_state
+from .preprocessing import (
+    PreprocessingRecord,
+    PreprocessingStateWarning,
+    affine_map_is_identity,
+    downdate_preprocessing,
+)
 from .utils._compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
 
 __all__ = ["UnlearningBudgetWarning"]
@@ -67,7 +76,22 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         method._validate_params()
         return method
 
+    @property
+    def _wraps_pipeline(self) -> bool:
+        return isinstance(self.estimator, Pipeline)
+
+    def _model_template(self):
+        """The unfitted linear model: the estimator, or a pipeline's last step."""
+        return self.estimator[-1] if self._wraps_pipeline else self.estimator
+
+    @property
+    def _model(self):
+        """The fitted linear model inside ``estimator_``."""
+        return self.estimator_[-1] if self._wraps_pipeline else self.estimator_
+
     def _validate_X(self, X, *, reset):
+        if self._wraps_pipeline:  # the pipeline's own steps validate raw input
+            return validate_data(self, X, reset=reset, skip_check_array=True)
         return validate_data(
             self,
             X,
@@ -75,6 +99,18 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
             accept_sparse=("csr", "csc"),
             dtype=np.float64,
         )
+
+    def _validate_model_X(self, Z):
+        """Rows as the linear model sees them (after any preprocessing)."""
+        if not self._wraps_pipeline:
+            return self._validate_X(Z, reset=False)
+        Z = check_array(Z, accept_sparse=("csr", "csc"), dtype=np.float64)
+        if Z.shape[1] != self.adapter_.n_features_in_:
+            raise ValueError(
+                f"The preprocessed rows have {Z.shape[1]} features but the model "
+                f"expects {self.adapter_.n_features_in_}."
+            )
+        return Z
 
     def _validate_y(self, y, n):
         y = np.asarray(y)
@@ -97,7 +133,7 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         return self.adapter_
 
     def _fit_base(self, X, y, sample_weight):
-        est = clone(self.estimator)
+        est = clone(self._model_template())
         if sample_weight is None:
             est.fit(X, y)
         else:
@@ -135,24 +171,42 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         -------
         self : object
         """
-        check_linear_model(self.estimator)
+        check_linear_model(self._model_template())
         method = self._make_method()
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            reset=True,
-            accept_sparse=("csr", "csc"),
-            dtype=np.float64,
-            y_numeric=self._is_regressor,
-        )
-        forget = self._check_forget(forget, X.shape[0])
+        X_raw = None
+        if self._wraps_pipeline:
+            X_raw = validate_data(self, X, reset=True, skip_check_array=True)
+            y = self._validate_y(y, _num_samples(X_raw))
+        else:
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                reset=True,
+                accept_sparse=("csr", "csc"),
+                dtype=np.float64,
+                y_numeric=self._is_regressor,
+            )
+        n = _num_samples(X if X_raw is None else X_raw)
+        forget = self._check_forget(forget, n)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
+            sample_weight = _check_sample_weight(sample_weight, np.empty((n, 0)))
         self._check_targets(y, sample_weight)
         t0 = time.perf_counter()
+        if X_raw is not None:
+            pre = clone(self.estimator[:-1])
+            X = check_array(
+                pre.fit_transform(X_raw, y),
+                accept_sparse=("csr", "csc"),
+                dtype=np.float64,
+            )
+            self.preprocessing_record_ = PreprocessingRecord.from_fitted(pre, X_raw)
         est, adapter, theta, H, gnorm = self._refit_theta(X, y, sample_weight)
         adapter.set_theta(est, theta)
+        if X_raw is not None:
+            model = est
+            est = clone(self.estimator)
+            est.steps = list(pre.steps) + [(self.estimator.steps[-1][0], model)]
         rows = Rows(X, adapter.encode_target(y), adapter.row_weights(y, sample_weight))
         curvature = method.prepare(adapter, theta, rows, hessian=H)
         self.estimator_ = est
@@ -169,7 +223,7 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
             residual_bound=gnorm,
         )
         self.fingerprints_ = RowMultiset()
-        keys = fingerprint_rows(X, y)
+        keys = fingerprint_rows(X if X_raw is None else X_raw, y)
         self.fingerprints_.add(
             keys, np.ones(len(y)) if sample_weight is None else sample_weight
         )
@@ -186,17 +240,18 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         )
         if forget is not None and forget.any():
             keep = ~forget
+            X_in = X if X_raw is None else X_raw
             retain = None
             if self._needs_retain(method):
                 retain = (
-                    X[keep],
+                    _safe_indexing(X_in, keep),
                     y[keep],
                     None if sample_weight is None else sample_weight[keep],
                 )
             self._update(
                 "unlearn",
                 remove=(
-                    X[forget],
+                    _safe_indexing(X_in, forget),
                     y[forget],
                     None if sample_weight is None else sample_weight[forget],
                 ),
@@ -371,13 +426,95 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         return (X, y, w)
 
     def _validated_rows(self, X, y, w, what):
-        X = self._validate_X(X, reset=False)
+        X = self._validate_model_X(X)
         y = self._validate_y(y, X.shape[0])
         if w is not None and not isinstance(w, str):
             w = _check_sample_weight(w, X)
         return X, y, w
 
     def _update(
+        self, operation, remove, add, retain, feature_map=None, notes=(), row_keys=None
+    ):
+        """Apply one request; a wrapped pipeline downdates its preprocessing first."""
+        if self._wraps_pipeline and feature_map is None:
+            check_is_fitted(self)
+            return self._update_through_preprocessing(operation, remove, add, retain)
+        return self._update_model(
+            operation, remove, add, retain, feature_map, notes, row_keys
+        )
+
+    def _update_through_preprocessing(self, operation, remove, add, retain):
+        """Downdate the fitted preprocessing, then update the model in new features.
+
+        Fingerprints are taken of the raw rows; the model's update sees the
+        rows through the *new* preprocessing and the affine map from new to
+        old features. Nothing is swapped in unless the model's update
+        succeeded.
+        """
+        pre = self.estimator_[:-1]
+
+        def raw(t):
+            if t is None:
+                return None, None, None, None
+            X = self._validate_X(t[0], reset=False)
+            y = self._validate_y(t[1], _num_samples(X))
+            return X, y, t[2], fingerprint_rows(X, y)
+
+        Xr, yr, wr, kr = raw(remove)
+        Xa, ya, wa, ka = raw(add)
+        Xk, yk, wk, kk = raw(retain)
+        if kr is not None and len(kr):
+            bad = self.fingerprints_.missing(kr)
+            if len(bad):
+                raise ValueError(
+                    f"{len(bad)} of the {len(kr)} rows to remove were never trained "
+                    "on, were already forgotten, or are asked for more often than "
+                    f"they were trained on (positions {bad[:20].tolist()}). "
+                    "Nothing was changed."
+                )
+        if operation == "relabel":  # same rows out and in: preprocessing unchanged
+            new_pre, record, M, notes = pre, self.preprocessing_record_, None, []
+        else:
+            new_pre, record, M, notes = downdate_preprocessing(
+                pre, self.preprocessing_record_, Xr, Xa
+            )
+            if affine_map_is_identity(M):
+                M = None
+            elif not self.adapter_.fit_intercept and np.any(M[:-1, -1]):
+                raise ValueError(
+                    "The preprocessing shifts features (a StandardScaler with "
+                    "with_mean=True) but the model has no intercept to absorb the "
+                    "shift; use fit_intercept=True. Nothing was changed."
+                )
+            if M is None:
+                M = np.eye(self.adapter_.n_features_in_ + 1)
+
+        def through(X, y, w):
+            return None if X is None else (new_pre.transform(X), y, w)
+
+        self._update_model(
+            operation,
+            through(Xr, yr, wr),
+            through(Xa, ya, wa),
+            through(Xk, yk, wk),
+            feature_map=M,
+            notes=notes,
+            row_keys={"remove": kr, "add": ka, "retain": kk},
+        )
+        if new_pre is not pre:
+            self.estimator_.steps[:-1] = new_pre.steps
+            self.preprocessing_record_ = record
+        if notes and not getattr(self, "_warned_preprocessing", False):
+            warnings.warn(
+                "The preprocessing still holds statistics of forgotten rows: "
+                + "; ".join(notes),
+                PreprocessingStateWarning,
+                stacklevel=4,
+            )
+            self._warned_preprocessing = True
+        return self
+
+    def _update_model(
         self, operation, remove, add, retain, feature_map=None, notes=(), row_keys=None
     ):
         """Apply one request atomically (the engine behind every front door).
@@ -393,7 +530,7 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self)
         t0 = time.perf_counter()
         adapter = self.adapter_
-        empty = (np.zeros((0, self.n_features_in_)), np.zeros(0), None)
+        empty = (np.zeros((0, adapter.n_features_in_)), np.zeros(0), None)
         # 1. validate every input before touching anything
         Xr, yr, wr = (
             self._validated_rows(*remove, "remove") if remove is not None else empty
@@ -493,7 +630,7 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         # 3. commit, all at once
         self.fingerprints_.remove(keys_r, wr)
         self.fingerprints_.add(keys_a, wa)
-        adapter.set_theta(self.estimator_, new_state.theta)
+        adapter.set_theta(self._model, new_state.theta)
         old_theta = self.state_.theta
         self.state_ = new_state
         self.ledger_.record(

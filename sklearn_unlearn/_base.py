@@ -466,12 +466,7 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         if kr is not None and len(kr):
             bad = self.fingerprints_.missing(kr)
             if len(bad):
-                raise ValueError(
-                    f"{len(bad)} of the {len(kr)} rows to remove were never trained "
-                    "on, were already forgotten, or are asked for more often than "
-                    f"they were trained on (positions {bad[:20].tolist()}). "
-                    "Nothing was changed."
-                )
+                raise _missing_rows_error(bad, len(kr))
         if operation == "relabel":  # same rows out and in: preprocessing unchanged
             new_pre, record, M, notes = pre, self.preprocessing_record_, None, []
         else:
@@ -541,12 +536,7 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         if len(yr):
             bad = self.fingerprints_.missing(keys_r, wr)
             if len(bad):
-                raise ValueError(
-                    f"{len(bad)} of the {len(yr)} rows to remove were never trained on, "
-                    "were already forgotten, or are asked for more often than they "
-                    f"were trained on (positions {bad[:20].tolist()}"
-                    f"{' ...' if len(bad) > 20 else ''}). Nothing was changed."
-                )
+                raise _missing_rows_error(bad, len(yr))
             if wr is None:
                 wr = self.fingerprints_.peek_weights(keys_r)
         if add is not None:
@@ -709,3 +699,12 @@ def _as_triple(t, name):
     if not isinstance(t, tuple | list) or len(t) not in (2, 3):
         raise TypeError(f"{name} must be a tuple (X, y) or (X, y, sample_weight).")
     return (t[0], t[1], t[2] if len(t) == 3 else None)
+
+
+def _missing_rows_error(bad, n) -> ValueError:
+    more = " ..." if len(bad) > 20 else ""
+    return ValueError(
+        f"{len(bad)} of the {n} rows to remove were never trained on, were already "
+        "forgotten, or are asked for more often than they were trained on "
+        f"(positions {bad[:20].tolist()}{more}). Nothing was changed."
+    )

@@ -40,7 +40,14 @@ def fingerprint_rows(X, y) -> np.ndarray:
 
 
 def _row_keys(X, n) -> list[bytes]:
-    if isinstance(X, pd.DataFrame | pd.Series):
+    if isinstance(X, pd.Series):
+        X = X.to_frame()
+    if isinstance(X, pd.DataFrame) and all(
+        pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t)
+        for t in X.dtypes
+    ):
+        X = X.to_numpy(dtype=np.float64, na_value=np.nan)
+    if isinstance(X, pd.DataFrame):
         h = pd.util.hash_pandas_object(pd.DataFrame(X), index=False).to_numpy()
         return [int(v).to_bytes(8, "little") for v in h]
     if hasattr(X, "toarray"):

@@ -252,7 +252,7 @@ class LinearAdapter:
         estimator.coef_ = W[:, : self.n_features_in_].reshape(coef_shape).copy()
         if self.fit_intercept:
             if np.ndim(estimator.intercept_) == 0:
-                estimator.intercept_ = float(W[0, -1])
+                estimator.intercept_ = np.float64(W[0, -1])
             else:
                 estimator.intercept_ = (
                     W[:, -1].reshape(np.shape(estimator.intercept_)).copy()

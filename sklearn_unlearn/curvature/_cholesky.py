@@ -169,9 +169,13 @@ class CholeskyCurvature(CurvatureOperator):
         new.factor_ = new._factorize(new.matrix_)
         return new
 
-    def min_eigenvalue(self) -> float:
-        """Smallest eigenvalue of the curvature (on the non-null subspace)."""
-        A = self.matrix_ + self.damping * np.eye(self.n_params)
+    def min_eigenvalue(self, *, include_damping: bool = False) -> float:
+        """Smallest eigenvalue of the curvature (on the non-null subspace).
+
+        Without ``include_damping`` this is the objective's own strong
+        convexity, which is what turns a gradient bound into a distance bound.
+        """
+        A = self.matrix_ + include_damping * self.damping * np.eye(self.n_params)
         Z = self.null_directions_
         if Z.shape[1]:
             A = A + self.null_scale_ * (Z @ Z.T)

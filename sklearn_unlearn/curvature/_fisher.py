@@ -64,7 +64,7 @@ class EmpiricalFisherInverse(CurvatureOperator):
 
     @staticmethod
     def _woodbury(Finv, U, sign):
-        # (F + sign U U^T)^{-1} = F^{-1} - F^{-1} U (sign I + U^T F^{-1} U)^{-1} U^T F^{-1}
+        # (F + s U U^T)^{-1} = F^-1 - F^-1 U (s I + U^T F^-1 U)^-1 U^T F^-1
         FU = Finv @ U
         cap = sign * np.eye(U.shape[1]) + U.T @ FU
         try:

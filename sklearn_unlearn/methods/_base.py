@@ -99,6 +99,8 @@ class UnlearningMethod(BaseEstimator):
     validates user input nor touches storage.
     """
 
+    _parameter_constraints: dict = {}
+
     #: whether every step needs the retained rows
     requires_retained_data = False
     #: whether the method's cached curvature is an exact Hessian
@@ -203,7 +205,7 @@ def updated_geometry(adapter, state: UnlearnState, request: UpdateRequest):
 
 
 def newton_residual_bound(
-    adapter, state: UnlearnState, step, gram, radius, moved_weight
+    adapter, state: UnlearnState, step, gram, radius, moved_weight, damping=0.0
 ):
     """Certified bound (Guo et al. 2020, Thm. 1 generalised) after a Newton step.
 
@@ -212,12 +214,13 @@ def newton_residual_bound(
 
         ||grad J'(theta + step)|| <= B_old
             + L3 R ||step||_G (drift_G + ||step||_G / 2)
-            + cache_error * ||step||
+            + cache_error * ||step|| + damping * ||step||
 
     where ``||v||_G^2 = tr(V G V^T)`` over the rows that remain, ``drift_G``
     bounds the distance to the point of the last exact curvature, and
     ``cache_error`` bounds the error of curvature subtracted or added away
-    from that point. Returns the new ``(bound, drift_g, drift_2,
+    from that point; a damped step ``(H + damping I) s = -g`` leaves
+    ``-damping * s`` of the gradient behind. Returns the new ``(bound, drift_g, drift_2,
     cache_error)``; the bound is ``None`` when the loss has no global ``L3``.
     """
     L3 = adapter.loss.third_derivative_bound
@@ -233,6 +236,7 @@ def newton_residual_bound(
             state.residual_bound
             + L3 * radius * step_g * (state.drift_g + 0.5 * step_g)
             + cache_error * step_2
+            + damping * step_2
         )
     return bound, state.drift_g + step_g, state.drift_2 + step_2, cache_error
 

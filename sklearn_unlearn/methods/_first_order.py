@@ -5,7 +5,9 @@ from __future__ import annotations
 from numbers import Real
 
 import numpy as np
+import scipy.linalg as la
 
+from ..curvature import CurvatureScale
 from ..utils._compat import Interval, StrOptions
 from ._base import UnlearningMethod, gradient_change, updated_geometry
 
@@ -18,15 +20,16 @@ class FirstOrder(UnlearningMethod):
     Eq. (3) of Warnecke et al., "Machine Unlearning of Features and Labels":
     the step moves away from the removed rows' gradients and toward the added
     ones, with the unlearning rate ``tau`` instead of an inverse Hessian. It
-    needs no curvature at all, so ``fit`` prepares nothing; it carries no
+    needs no inverse curvature: ``fit`` only records an upper bound on the
+    Hessian's largest eigenvalue for ``tau="auto"``. It carries no
     certificate, so the ledger records no error bound.
 
     Parameters
     ----------
     tau : float or "auto", default="auto"
-        Unlearning rate. ``"auto"`` uses ``1 / L`` with ``L`` an upper bound on
-        the objective's curvature (largest eigenvalue of the weighted Gram
-        matrix times the loss's largest second derivative, plus the penalty),
+        Unlearning rate. ``"auto"`` uses ``1 / L`` with ``L`` the largest
+        eigenvalue of the exact Hessian at fit (kept an upper bound as rows
+        come and go, see :class:`~sklearn_unlearn.curvature.CurvatureScale`),
         the classical safe gradient step.
 
     Examples
@@ -47,17 +50,33 @@ class FirstOrder(UnlearningMethod):
     def __init__(self, tau="auto"):
         self.tau = tau
 
+    def prepare(self, adapter, theta, rows, hessian=None):
+        if hessian is None:
+            lam = adapter.penalty_strength(rows.weight)
+            hessian = adapter.hessian(theta, rows.X, rows.y, rows.c)
+            hessian = hessian + lam * np.diag(adapter.penalty_mask)
+        top = la.eigh(
+            hessian, eigvals_only=True, subset_by_index=[len(hessian) - 1] * 2
+        )
+        return CurvatureScale(float(top[0]))
+
     def step(self, adapter, state, request):
         g, w_new, _ = gradient_change(adapter, state.theta, request, state)
         gram, radius = updated_geometry(adapter, state, request)
+        scale = state.curvature
+        if request.add.n:
+            eta = adapter.linear_predictor(state.theta, request.add.X)
+            _, A = adapter.loss.derivatives(eta, request.add.y)
+            trace = np.trace(A, axis1=1, axis2=2) * request.add.c
+            norms = adapter.gram(request.add.X, trace).trace()
+            scale = scale.updated(added_trace=norms)
         tau = self.tau
         if tau == "auto":
-            h = adapter.loss.second_derivative_bound or 1.0
-            top = float(np.linalg.eigvalsh(gram)[-1]) if gram.size else 0.0
-            tau = 1.0 / (h * top + adapter.penalty_strength(w_new) + 1e-12)
+            tau = 1.0 / max(scale.top, 1e-300)
         step = -tau * g
         return state.evolve(
             theta=state.theta + step,
+            curvature=scale,
             total_weight=w_new,
             gram=gram,
             radius=radius,

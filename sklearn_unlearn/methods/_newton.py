@@ -87,7 +87,7 @@ class Newton(UnlearningMethod):
         gram, radius = updated_geometry(adapter, state, request)
         moved = request.remove.weight + request.add.weight
         bound, drift_g, drift_2, cache_error = newton_residual_bound(
-            adapter, state, step, gram, radius, moved
+            adapter, state, step, gram, radius, moved, self.damping
         )
         new = state.evolve(
             theta=theta + step,

@@ -214,8 +214,10 @@ def traverse(old, new, batch: Batch, path: str, in_map, visitor: Visitor):
     in_map = _normalised(in_map)
     if kind == IDENTITY:
         visitor.identity(old, path, in_map)
-        out = batch if isinstance(old, str) or old is None else batch.apply(
-            _transform(old)
+        out = (
+            batch
+            if isinstance(old, str) or old is None
+            else batch.apply(_transform(old))
         )
         return out, in_map
     if kind == PIPELINE:
@@ -297,8 +299,7 @@ _STATE_DESCRIPTIONS = {
     "forgotten rows",
     "KBinsDiscretizer": "bin_edges_ still include forgotten rows",
     "SplineTransformer": "the knots still include forgotten rows",
-    "KNNImputer": "the stored neighbour rows (_fit_X) still contain the "
-    "forgotten rows",
+    "KNNImputer": "the stored neighbour rows (_fit_X) still contain the forgotten rows",
     "IterativeImputer": "its imputation models were trained on forgotten rows",
     "MissingIndicator": "features_ (which features had missing values) still "
     "reflects forgotten rows",

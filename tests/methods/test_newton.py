@@ -14,6 +14,7 @@ from sklearn.linear_model import (
     PoissonRegressor,
     Ridge,
     RidgeClassifier,
+    TweedieRegressor,
 )
 
 from sklearn_unlearn import (
@@ -21,7 +22,6 @@ from sklearn_unlearn import (
     UnlearningClassifier,
     UnlearningRegressor,
 )
-from sklearn_unlearn.adapters import LinearAdapter
 from sklearn_unlearn.methods import Newton
 
 SEED = 0
@@ -142,13 +142,13 @@ def test_predictions_follow_the_updated_parameters(model_id):
     X, y = _data(MODELS[model_id][1])
     model = _wrapper(model_id).fit(X, y)
     model.unlearn(X[:N_DEL], y[:N_DEL])
-    est = clone(MODELS[model_id][0])
-    model.adapter_.set_theta(est, model.state_.theta)
-    for attr in ("classes_", "n_features_in_"):
-        if hasattr(model.estimator_, attr):
-            setattr(est, attr, getattr(model.estimator_, attr))
-    assert_allclose(model.predict(X), est.predict(X))
-    assert_allclose(model.adapter_.get_theta(model.estimator_), model.state_.theta)
+    theta = model.state_.theta
+    assert_allclose(model.adapter_.get_theta(model.estimator_), theta)
+    assert_allclose(model.predict(X), model.estimator_.predict(X))
+    if hasattr(model, "decision_function"):
+        eta = model.adapter_.linear_predictor(theta, X)
+        df = model.decision_function(X)
+        assert_allclose(df, eta.reshape(df.shape), rtol=1e-12)
 
 
 def _flip(y, kind, n_flip):
@@ -242,26 +242,30 @@ def _exact_optimum(adapter, theta, X, y):
     return theta - Z @ (Z.T @ theta)
 
 
+def _assert_certified(model, X_rest, y_rest):
+    bound = model.ledger_[-1].param_error_bound
+    if bound is None:
+        return
+    a = model.adapter_
+    Z = a.null_directions()
+    theta = model.state_.theta
+    exact = _exact_optimum(a, theta, X_rest, y_rest)
+    dist = np.linalg.norm(theta - Z @ (Z.T @ theta) - exact)
+    # the certificate must hold (up to floating-point round-off)
+    assert bound + 1e-9 >= dist, (bound, dist)
+
+
 @pytest.mark.parametrize(
     "model_id", ["ridge", "logistic-binary", "logistic-multinomial", "poisson"]
 )
 def test_stream_of_single_deletions_stays_close_and_certified(model_id):
     X, y = _data(MODELS[model_id][1])
     model = _wrapper(model_id).fit(X, y)
-    a = model.adapter_
-    Z = a.null_directions()
-    before = _theta(a, model.estimator_)
+    before = _theta(model.adapter_, model.estimator_)
     n_stream = 30
     for i in range(n_stream):
         model.unlearn(X[i : i + 1], y[i : i + 1])
-        bound = model.ledger_[-1].param_error_bound
-        if bound is None:
-            continue
-        theta = model.state_.theta
-        exact = _exact_optimum(a, theta, X[i + 1 :], y[i + 1 :])
-        dist = np.linalg.norm(theta - Z @ (Z.T @ theta) - exact)
-        # the certificate must hold (up to floating-point round-off)
-        assert bound + 1e-9 >= dist, (i, bound, dist)
+        _assert_certified(model, X[i + 1 :], y[i + 1 :])
     assert len(model.ledger_) == n_stream + 1
     assert model.ledger_[-1].n_remaining == N - n_stream
     ref = _reference(model_id, X[n_stream:], y[n_stream:])
@@ -271,6 +275,148 @@ def test_stream_of_single_deletions_stays_close_and_certified(model_id):
     else:
         assert d_stream < 0.1 * d_nothing
         assert d_stream < 1e-2
+
+
+@pytest.mark.parametrize("model_id", ["ridge", "logistic-binary"])
+@pytest.mark.parametrize("damping", [0.1, 1.0])
+def test_damped_newton_stays_certified(model_id, damping):
+    # a damped step is not exact, but the ledger's bound must still hold
+    X, y = _data(MODELS[model_id][1])
+    model = _wrapper(model_id, Newton(damping=damping)).fit(X, y)
+    for i in range(5):
+        model.unlearn(X[i : i + 1], y[i : i + 1])
+        _assert_certified(model, X[i + 1 :], y[i + 1 :])
+
+
+@pytest.mark.parametrize("model_id", ["logistic-binary", "logistic-multinomial"])
+def test_mixed_stream_of_corrections_stays_certified(model_id):
+    kind = MODELS[model_id][1]
+    X, y = _data(kind)
+    rng = np.random.default_rng(SEED + 7)
+    model = _wrapper(model_id).fit(X, y)
+    X_cur, y_cur = X.copy(), y.copy()
+    for i in range(12):
+        row = slice(i, i + 1)
+        if i % 3 == 0:
+            y_new = _flip(y_cur[row], kind, 1)
+            model.relabel(X_cur[row], y_cur[row], y_new)
+            y_cur[row] = y_new
+        elif i % 3 == 1:
+            x_new = X_cur[row] + rng.normal(0, 1.0, (1, D))
+            model.update(remove=(X_cur[row], y_cur[row]), add=(x_new, y_cur[row]))
+            X_cur[row] = x_new
+        else:
+            model.unlearn(X_cur[row], y_cur[row])
+            X_cur = np.delete(X_cur, i, axis=0)
+            y_cur = np.delete(y_cur, i)
+            X_cur = np.insert(X_cur, i, np.inf, axis=0)  # keep positions
+            y_cur = np.insert(y_cur, i, y_cur[0])
+        alive = np.all(np.isfinite(X_cur), axis=1)
+        assert model.ledger_[-1].param_error_bound is not None
+        _assert_certified(model, X_cur[alive], y_cur[alive])
+        assert model.ledger_[-1].n_remaining == alive.sum()
+
+
+# model, refit model, target kind, with sample_weight, refine
+MORE = {
+    "logistic-binary-noC": (LogisticRegression(C=np.inf), "binary", False, 0),
+    "logistic-multinomial-noC": (LogisticRegression(C=np.inf), "multiclass", False, 0),
+    "logistic-multinomial-noC-refine": (
+        LogisticRegression(C=np.inf),
+        "multiclass",
+        False,
+        2,
+    ),
+    "logistic-classweight-refine": (
+        LogisticRegression(class_weight={0: 2.0, 1: 0.5}),
+        "binary",
+        False,
+        2,
+    ),
+    "logistic-classweight-weighted": (
+        LogisticRegression(class_weight={0: 2.0, 1: 0.5}),
+        "binary",
+        True,
+        0,
+    ),
+    "ridge-classifier-classweight-weighted": (
+        RidgeClassifier(class_weight={0: 2.0, 1: 0.5, 2: 3.0}),
+        "multiclass",
+        True,
+        0,
+    ),
+    "poisson-weighted-refine": (PoissonRegressor(alpha=0.01), "count", True, 2),
+    "poisson-weighted": (PoissonRegressor(alpha=0.01), "count", True, 0),
+    "tweedie-1.5-weighted": (
+        TweedieRegressor(power=1.5, alpha=0.01),
+        "count",
+        True,
+        0,
+    ),
+    "tweedie-0-weighted": (TweedieRegressor(power=0, alpha=0.01), "real", True, 0),
+    "linear-regression-no-intercept-weighted": (
+        LinearRegression(fit_intercept=False),
+        "real",
+        True,
+        0,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MORE))
+def test_more_configurations(case):
+    est, kind, weighted, refine = MORE[case]
+    X, y = _data(kind)
+    w = np.random.default_rng(SEED + 4).integers(1, 4, N).astype(float)
+    w = w if weighted else None
+    cls = UnlearningClassifier if kind in ("binary", "multiclass") else None
+    model = (cls or UnlearningRegressor)(est, method=Newton(refine=refine))
+    model.fit(X, y, sample_weight=w)
+    a = model.adapter_
+    before = _theta(a, model.estimator_)
+    kwargs = {}
+    if refine:
+        kwargs = dict(
+            X_retain=X[N_DEL:],
+            y_retain=y[N_DEL:],
+            sample_weight_retain=None if w is None else w[N_DEL:],
+        )
+    model.unlearn(X[:N_DEL], y[:N_DEL], **kwargs)
+    ref = clone(est)
+    if not isinstance(ref, LinearRegression | RidgeClassifier):
+        ref.set_params(**TIGHT)
+    ref.fit(X[N_DEL:], y[N_DEL:], sample_weight=None if w is None else w[N_DEL:])
+    d_newton, d_nothing = _distances(model, ref, before)
+    if refine or a.is_quadratic:
+        assert d_newton <= 1e-8 * max(1.0, np.linalg.norm(_theta(a, ref)))
+    else:
+        assert d_newton < 0.05 * d_nothing
+
+
+def test_adding_rows_only_learns_them():
+    X, y = _data("real")
+    model = _wrapper("ridge").fit(X[:250], y[:250])
+    model.update(add=(X[250:], y[250:]))
+    _assert_same_model(model.estimator_, _reference("ridge", X, y), rtol=1e-8)
+    assert model.ledger_[-1].n_remaining == N
+    # the added rows can be forgotten again
+    model.unlearn(X[250:], y[250:])
+    _assert_same_model(
+        model.estimator_, _reference("ridge", X[:250], y[:250]), rtol=1e-8
+    )
+
+
+def test_relabel_keeps_the_row_weight():
+    X, y = _data("real")
+    w = np.random.default_rng(SEED + 6).integers(1, 4, N).astype(float)
+    model = _wrapper("ridge").fit(X, y, sample_weight=w)
+    y_new = y.copy()
+    y_new[:N_DEL] += 3.0
+    model.relabel(X[:N_DEL], y[:N_DEL], y_new[:N_DEL])
+    ref = _reference("ridge", X, y_new, sample_weight=w)
+    _assert_same_model(model.estimator_, ref, rtol=1e-8)
+    # the relabelled copies kept their weights
+    model.unlearn(X[:N_DEL], y_new[:N_DEL], sample_weight=w[:N_DEL])
 
 
 @pytest.mark.parametrize("model_id", ["ridge", "logistic-binary"])
@@ -338,16 +484,21 @@ def test_batch_of_many_rows_uses_the_refactor_path(model_id):
     ref = _reference(model_id, X[n_del:], y[n_del:])
     d_newton, d_nothing = _distances(model, ref, before)
     assert d_newton < 0.1 * d_nothing
-    H = model.state_.curvature.matrix_
-    adapter = LinearAdapter(model.estimator_)
-    theta = model.state_.theta
+    # the cached curvature is now exactly the Hessian of the remaining
+    # objective at the point the step was taken from (the fitted optimum)
+    adapter = model.adapter_
+    theta_fit = _fit_theta(model_id, X, y)
     rest_c = np.ones(N - n_del)
     lam = adapter.penalty_strength(rest_c.sum())
     H_rest = adapter.hessian(
-        theta, X[n_del:], adapter.encode_target(y[n_del:]), rest_c
+        theta_fit, X[n_del:], adapter.encode_target(y[n_del:]), rest_c
     ) + lam * np.diag(adapter.penalty_mask)
-    # cached curvature ~ the Hessian of the remaining objective
-    assert np.linalg.norm(H - H_rest, 2) < 0.05 * np.linalg.norm(H_rest, 2)
+    H = model.state_.curvature.matrix_
+    assert_allclose(H, H_rest, rtol=1e-10, atol=1e-10 * np.abs(H_rest).max())
+
+
+def _fit_theta(model_id, X, y):
+    return _wrapper(model_id).fit(X, y).state_.theta
 
 
 def test_error_budget_warns_without_retained_rows_and_retrains_with_them():
@@ -359,9 +510,39 @@ def test_error_budget_warns_without_retained_rows_and_retrains_with_them():
     model = _wrapper("logistic-binary", error_budget=1e-12).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnlearningBudgetWarning)
-        model.unlearn(
-            X[:N_DEL], y[:N_DEL], X_retain=X[N_DEL:], y_retain=y[N_DEL:]
-        )
+        model.unlearn(X[:N_DEL], y[:N_DEL], X_retain=X[N_DEL:], y_retain=y[N_DEL:])
     assert "retrained" in model.ledger_[-1].notes[0]
     ref = _reference("logistic-binary", X[N_DEL:], y[N_DEL:])
     _assert_same_model(model.estimator_, ref, rtol=1e-8)
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass"])
+def test_rank_one_path_equals_the_explicit_newton_step(kind):
+    # p = K * 65 >= 128: one row (rank K) is downdated by rank-one updates,
+    # the multinomial's with its negative-eigenvalue factors
+    rng = np.random.default_rng(SEED)
+    n, d = 200, 64
+    X = rng.normal(size=(n, d)) / np.sqrt(d)
+    lin = 3.0 * X[:, :3].sum(axis=1) + rng.logistic(size=n)
+    y = (lin > 0).astype(int) if kind == "binary" else np.digitize(lin, [-1, 1])
+    model = UnlearningClassifier(LogisticRegression()).fit(X, y)
+    a = model.adapter_
+    assert a.n_outputs <= max(1, a.n_params // 64)  # the rank-one path is taken
+    theta0 = model.state_.theta.copy()
+    for i in range(2):
+        model.unlearn(X[i : i + 1], y[i : i + 1])
+    rest = slice(2, None)
+    c = np.ones(n - 2)
+    H = a.hessian(theta0, X[rest], a.encode_target(y[rest]), c)
+    H += a.penalty_strength(c.sum()) * np.diag(a.penalty_mask)
+    # first step exactly as written in the paper
+    g1 = -a.gradient(theta0, X[:1], a.encode_target(y[:1]), np.ones(1))
+    Z = a.null_directions()
+    H1 = H + a.hessian(theta0, X[1:2], a.encode_target(y[1:2]), np.ones(1))
+    theta1 = theta0 - np.linalg.solve(H1 + Z @ Z.T, g1)
+    # the second step downdates row 1's curvature at theta1
+    H2 = H1 - a.hessian(theta1, X[1:2], a.encode_target(y[1:2]), np.ones(1))
+    g2 = -a.gradient(theta1, X[1:2], a.encode_target(y[1:2]), np.ones(1))
+    theta2 = theta1 - np.linalg.solve(H2 + Z @ Z.T, g2)
+    assert_allclose(model.state_.curvature.matrix_, H2, atol=1e-10)
+    assert_allclose(model.state_.theta, theta2, rtol=1e-9, atol=1e-12)

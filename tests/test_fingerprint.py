@@ -1,0 +1,184 @@
+"""Row fingerprints and the multiset of trained rows."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_array_equal
+
+from sklearn_unlearn._fingerprint import RowMultiset, fingerprint_rows
+
+SEED = 0
+
+
+def _rows(n=6, d=3):
+    rng = np.random.default_rng(SEED)
+    return rng.integers(-5, 5, (n, d)), rng.integers(0, 3, n)
+
+
+def test_fingerprints_are_fixed_length_hex_and_deterministic():
+    X, y = _rows()
+    keys = fingerprint_rows(X, y)
+    assert keys.shape == (len(y),)
+    assert all(len(k) == 32 and int(k, 16) >= 0 for k in keys)
+    assert_array_equal(keys, fingerprint_rows(X.copy(), y.copy()))
+    assert len(set(keys)) == len(keys)
+
+
+def test_fingerprint_of_a_row_does_not_depend_on_its_batch():
+    X, y = _rows()
+    keys = fingerprint_rows(X, y)
+    for i in range(len(y)):
+        assert fingerprint_rows(X[i : i + 1], y[i : i + 1])[0] == keys[i]
+    assert_array_equal(fingerprint_rows(X[::-1], y[::-1]), keys[::-1])
+
+
+@pytest.mark.parametrize("x_dtype", [np.int8, np.int64, np.uint16, np.float32, bool])
+@pytest.mark.parametrize("y_dtype", [np.int32, np.float64])
+def test_int_and_float_inputs_of_the_same_values_agree(x_dtype, y_dtype):
+    X, y = _rows()
+    if x_dtype is bool or np.dtype(x_dtype).kind == "u":
+        X = np.abs(X) % 2 if x_dtype is bool else np.abs(X)
+    ref = fingerprint_rows(X.astype(np.float64), y.astype(np.float64))
+    assert_array_equal(fingerprint_rows(X.astype(x_dtype), y.astype(y_dtype)), ref)
+
+
+def test_negative_zero_equals_zero():
+    X = np.array([[0.0, 1.0], [-0.0, 1.0]])
+    keys = fingerprint_rows(X, np.zeros(2))
+    assert keys[0] == keys[1]
+
+
+def test_different_rows_or_targets_differ():
+    X, y = _rows()
+    keys = fingerprint_rows(X, y)
+    X2 = X.astype(float)
+    X2[0, 0] += 1e-12
+    assert fingerprint_rows(X2, y)[0] != keys[0]
+    assert fingerprint_rows(X, y + 1)[0] != keys[0]
+    # the target is not confused with a feature
+    Xa = np.array([[1.0, 2.0]])
+    assert fingerprint_rows(Xa[:, :1], Xa[:, 1]) != fingerprint_rows(Xa, [0.0])
+
+
+def test_two_dimensional_y_with_one_column_equals_flat_y():
+    X, y = _rows()
+    assert_array_equal(fingerprint_rows(X, y[:, None]), fingerprint_rows(X, y))
+
+
+def test_sparse_rows_equal_dense_rows():
+    X, y = _rows()
+    assert_array_equal(
+        fingerprint_rows(sp.csr_matrix(X.astype(float)), y), fingerprint_rows(X, y)
+    )
+
+
+def test_dataframe_rows_equal_array_rows():
+    X, y = _rows()
+    df = pd.DataFrame(X.astype(float), columns=["a", "b", "c"])
+    assert_array_equal(fingerprint_rows(df, y), fingerprint_rows(X, y))
+    assert_array_equal(
+        fingerprint_rows(df, pd.Series(y)), fingerprint_rows(df.to_numpy(), y)
+    )
+
+
+def test_dataframe_int_and_float_columns_agree():
+    X, y = _rows()
+    df_int = pd.DataFrame(X, columns=["a", "b", "c"])
+    assert_array_equal(
+        fingerprint_rows(df_int, y), fingerprint_rows(df_int.astype(float), y)
+    )
+
+
+def test_dataframe_index_does_not_matter():
+    X, y = _rows()
+    df = pd.DataFrame(X.astype(float))
+    shuffled = df.set_axis(np.arange(100, 100 + len(df)))
+    assert_array_equal(fingerprint_rows(shuffled, y), fingerprint_rows(df, y))
+    # a row taken out on its own keeps its fingerprint
+    assert fingerprint_rows(df.iloc[[3]], y[3:4])[0] == fingerprint_rows(df, y)[3]
+
+
+def test_string_targets_and_object_rows():
+    X = np.array([["a", "b"], ["a", "c"], ["a", "b"]], dtype=object)
+    y = np.array(["yes", "no", "yes"])
+    keys = fingerprint_rows(X, y)
+    assert keys[0] == keys[2] != keys[1]
+    assert fingerprint_rows(X, np.array(["no", "no", "yes"]))[0] != keys[0]
+
+
+# -------------------------------------------------------------- multiset
+def _multiset():
+    ms = RowMultiset()
+    ms.add(["a", "b", "a", "c", "a"], [1.0, 2.0, 3.0, 1.0, 1.0])
+    return ms
+
+
+def test_copies_are_counted():
+    ms = _multiset()
+    assert len(ms) == 5
+    assert ms.counter() == {"a": 3, "b": 1, "c": 1}
+
+
+def test_missing_reports_positions_asked_too_often():
+    ms = _multiset()
+    assert_array_equal(ms.missing(["a", "a", "a"]), [])
+    assert_array_equal(ms.missing(["a", "a", "a", "a"]), [3])
+    assert_array_equal(ms.missing(["z", "b", "b", "c"]), [0, 2])
+    assert ms.missing([]).dtype.kind == "i"
+
+
+def test_missing_with_weights_needs_a_copy_of_that_weight():
+    ms = _multiset()
+    assert_array_equal(ms.missing(["a", "a"], [1.0, 3.0]), [])
+    assert_array_equal(ms.missing(["a", "a"], [3.0, 3.0]), [1])
+    assert_array_equal(ms.missing(["b"], [1.0]), [0])
+    assert_array_equal(ms.missing(["a", "a", "a"], [1.0, 1.0, 3.0]), [])
+
+
+def test_remove_is_atomic():
+    ms = _multiset()
+    with pytest.raises(KeyError) as info:
+        ms.remove(["a", "b", "b"])
+    assert_array_equal(info.value.args[0], [2])
+    assert len(ms) == 5
+    assert ms.counter() == {"a": 3, "b": 1, "c": 1}
+    with pytest.raises(KeyError):
+        ms.remove(["c", "a"], [1.0, 2.0])
+    assert ms.counter() == {"a": 3, "b": 1, "c": 1}
+
+
+def test_remove_with_weights_takes_that_copy():
+    ms = _multiset()
+    out = ms.remove(["a", "b"], [3.0, 2.0])
+    assert_array_equal(out, [3.0, 2.0])
+    assert ms.counter() == {"a": 2, "c": 1}
+    assert "b" not in ms.counter()
+    # the weight-3 copy is gone
+    assert_array_equal(ms.missing(["a"], [3.0]), [0])
+    assert_array_equal(ms.missing(["a", "a"], [1.0, 1.0]), [])
+
+
+def test_remove_without_weights_and_peek_agree():
+    ms = _multiset()
+    peek = ms.peek_weights(["a", "a", "c"])
+    assert len(ms) == 5  # peeking removes nothing
+    out = ms.remove(["a", "a", "c"])
+    assert_array_equal(out, peek)
+    assert_array_equal(np.sort(out), [1.0, 1.0, 3.0])  # the two latest copies of a
+    assert ms.counter() == {"a": 1, "b": 1}
+
+
+def test_copy_is_independent():
+    ms = _multiset()
+    other = ms.copy()
+    other.remove(["a"])
+    other.add(["d"], [1.0])
+    assert ms.counter() == {"a": 3, "b": 1, "c": 1}
+    assert other.counter() == {"a": 2, "b": 1, "c": 1, "d": 1}
+
+
+def test_add_requires_one_weight_per_key():
+    ms = RowMultiset()
+    with pytest.raises(ValueError):
+        ms.add(["a", "b"], [1.0])

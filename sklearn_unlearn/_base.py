@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections import Counter
 from numbers import Real
 
 import numpy as np
@@ -20,18 +19,21 @@ from sklearn.utils.validation import (
 )
 
 from ._fingerprint import RowMultiset, fingerprint_rows
+from ._front_doors import UpdateFrontDoorsMixin
 from ._ledger import Ledger
+from ._preprocessed_update import (
+    check_remaining,
+    check_retained_rows,
+    missing_rows_error,
+    update_through_preprocessing,
+    warn_preprocessing_once,
+)
 from .adapters import LinearAdapter, check_linear_model
 from .adapters._newton_solver import minimize_newton
 from .curvature import CholeskyCurvature, NotPositiveDefiniteError
 from .methods import METHOD_SHORTCUTS, UnlearningMethod
 from .methods._base import Rows, UnlearnState, UpdateRequest, reparameterize_state
-from .preprocessing import (
-    PreprocessingRecord,
-    PreprocessingStateWarning,
-    affine_map_is_identity,
-    downdate_preprocessing,
-)
+from .preprocessing import PreprocessingRecord
 from .utils._compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
 
 __all__ = ["UnlearningBudgetWarning"]
@@ -50,7 +52,7 @@ def _estimator_has(attr):
     return check
 
 
-class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
+class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
     """Common base of :class:`UnlearningClassifier` and :class:`UnlearningRegressor`."""
 
     __metadata_request__fit = {"forget": True}
@@ -200,7 +202,10 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
                 accept_sparse=("csr", "csc"),
                 dtype=np.float64,
             )
-            self.preprocessing_record_ = PreprocessingRecord.from_fitted(pre, X_raw)
+            self.preprocessing_record_ = PreprocessingRecord.from_fitted(
+                pre, X_raw, sample_weight=sample_weight
+            )
+            self._preprocessing_warned = False
         est, adapter, theta, H, gnorm = self._refit_theta(X, y, sample_weight)
         adapter.set_theta(est, theta)
         if X_raw is not None:
@@ -312,119 +317,6 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         return float(state.residual_bound / mu) if mu > 0 else float("inf")
 
     # ----------------------------------------------------------- the updates
-    def unlearn(
-        self,
-        X,
-        y,
-        sample_weight=None,
-        *,
-        X_retain=None,
-        y_retain=None,
-        sample_weight_retain=None,
-    ):
-        """Forget training rows: the model becomes (close to) one never trained on them.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_forget, n_features)
-            Rows to forget, exactly as they were passed to ``fit``.
-        y : array-like of shape (n_forget,)
-            Their targets.
-        sample_weight : array-like of shape (n_forget,), default=None
-            Their training weights; by default the weight recorded at ``fit``.
-        X_retain, y_retain, sample_weight_retain : default=None
-            All rows that remain after this request. Needed by ``Retrain``
-            and by ``Newton(refine=k)``; checked against the fingerprints.
-
-        Returns
-        -------
-        self : object
-
-        Raises
-        ------
-        ValueError
-            If a row was never trained on, was already forgotten, or is asked
-            for more often than it was trained on; on NaN/inf, wrong shapes or
-            unseen classes. The model is then exactly as before.
-        """
-        return self._update(
-            "unlearn",
-            remove=(X, y, sample_weight),
-            add=None,
-            retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
-        )
-
-    def relabel(
-        self,
-        X,
-        y_old,
-        y_new,
-        *,
-        X_retain=None,
-        y_retain=None,
-        sample_weight_retain=None,
-    ):
-        """Correct labels: rows trained with ``y_old`` are now labelled ``y_new``.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_rows, n_features)
-        y_old : array-like of shape (n_rows,)
-            Labels the rows were trained with.
-        y_new : array-like of shape (n_rows,)
-            Corrected labels.
-        X_retain, y_retain, sample_weight_retain : default=None
-            All rows after the correction (``y_retain`` holding ``y_new``).
-
-        Returns
-        -------
-        self : object
-        """
-        return self._update(
-            "relabel",
-            remove=(X, y_old, None),
-            add=(X, y_new, "carry"),
-            retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
-        )
-
-    def update(
-        self,
-        remove=None,
-        add=None,
-        *,
-        X_retain=None,
-        y_retain=None,
-        sample_weight_retain=None,
-    ):
-        """The general operation: remove some training rows and add others.
-
-        Feature corrections are ``update(remove=(X_old, y), add=(X_new, y))``.
-
-        Parameters
-        ----------
-        remove, add : tuple ``(X, y)`` or ``(X, y, sample_weight)``, default=None
-        X_retain, y_retain, sample_weight_retain : default=None
-            All rows after the update.
-
-        Returns
-        -------
-        self : object
-        """
-        return self._update(
-            "update",
-            remove=None if remove is None else _as_triple(remove, "remove"),
-            add=None if add is None else _as_triple(add, "add"),
-            retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
-        )
-
-    @staticmethod
-    def _retain_tuple(X, y, w):
-        if X is None and y is None:
-            return None
-        if X is None or y is None:
-            raise ValueError("Pass both X_retain and y_retain, or neither.")
-        return (X, y, w)
-
     def _validated_rows(self, X, y, w, what):
         X = self._validate_model_X(X)
         y = self._validate_y(y, X.shape[0])
@@ -451,63 +343,33 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         old features. Nothing is swapped in unless the model's update
         succeeded.
         """
-        pre = self.estimator_[:-1]
-
-        def raw(t):
-            if t is None:
-                return None, None, None, None
-            X = self._validate_X(t[0], reset=False)
-            y = self._validate_y(t[1], _num_samples(X))
-            return X, y, t[2], fingerprint_rows(X, y)
-
-        Xr, yr, wr, kr = raw(remove)
-        Xa, ya, wa, ka = raw(add)
-        Xk, yk, wk, kk = raw(retain)
-        if kr is not None and len(kr):
-            bad = self.fingerprints_.missing(kr)
-            if len(bad):
-                raise _missing_rows_error(bad, len(kr))
-        if operation == "relabel":  # same rows out and in: preprocessing unchanged
-            new_pre, record, M, notes = pre, self.preprocessing_record_, None, []
-        else:
-            new_pre, record, M, notes = downdate_preprocessing(
-                pre, self.preprocessing_record_, Xr, Xa
-            )
-            if affine_map_is_identity(M):
-                M = None
-            elif not self.adapter_.fit_intercept and np.any(M[:-1, -1]):
-                raise ValueError(
-                    "The preprocessing shifts features (a StandardScaler with "
-                    "with_mean=True) but the model has no intercept to absorb the "
-                    "shift; use fit_intercept=True. Nothing was changed."
-                )
-            if M is None:
-                M = np.eye(self.adapter_.n_features_in_ + 1)
-
-        def through(X, y, w):
-            return None if X is None else (new_pre.transform(X), y, w)
-
-        self._update_model(
-            operation,
-            through(Xr, yr, wr),
-            through(Xa, ya, wa),
-            through(Xk, yk, wk),
-            feature_map=M,
-            notes=notes,
-            row_keys={"remove": kr, "add": ka, "retain": kk},
+        result = update_through_preprocessing(
+            preprocessor=self.estimator_[:-1],
+            record=self.preprocessing_record_,
+            fingerprints=self.fingerprints_,
+            update_model=self._update_model,
+            operation=operation,
+            remove=self._raw_rows(remove),
+            add=self._raw_rows(add),
+            retain=self._raw_rows(retain),
         )
-        if new_pre is not pre:
-            self.estimator_.steps[:-1] = new_pre.steps
-            self.preprocessing_record_ = record
-        if notes and not getattr(self, "_warned_preprocessing", False):
-            warnings.warn(
-                "The preprocessing still holds statistics of forgotten rows: "
-                + "; ".join(notes),
-                PreprocessingStateWarning,
-                stacklevel=4,
-            )
-            self._warned_preprocessing = True
+        if result.changed:
+            self.estimator_.steps[:-1] = result.preprocessor.steps
+            self.preprocessing_record_ = result.record
+        warn_preprocessing_once(
+            self,
+            result.notes,
+            "The preprocessing still holds statistics of forgotten rows: ",
+            stacklevel=4,
+        )
         return self
+
+    def _raw_rows(self, t):
+        """A request's raw rows ``(X, y, sample_weight)``, checked as ``fit`` did."""
+        if t is None:
+            return None
+        X = self._validate_X(t[0], reset=False)
+        return (X, self._validate_y(t[1], _num_samples(X)), t[2])
 
     def _update_model(
         self, operation, remove, add, retain, feature_map=None, notes=(), row_keys=None
@@ -536,7 +398,7 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         if len(yr):
             bad = self.fingerprints_.missing(keys_r, wr)
             if len(bad):
-                raise _missing_rows_error(bad, len(yr))
+                raise missing_rows_error(bad, len(yr))
             if wr is None:
                 wr = self.fingerprints_.peek_weights(keys_r)
         if add is not None:
@@ -554,17 +416,14 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
         if keys_a is None:
             keys_a = fingerprint_rows(Xa, ya) if len(ya) else np.zeros(0, object)
         n_remaining = len(self.fingerprints_) - len(yr) + len(ya)
-        if n_remaining <= 0:
-            raise ValueError(
-                "The request would remove every training row; nothing was changed."
-            )
+        check_remaining(n_remaining)
         rows_keep = None
         if retain is not None:
             Xk, yk, wk = self._validated_rows(*retain, "retain")
             keys_k = row_keys.get("retain")
             if keys_k is None:
                 keys_k = fingerprint_rows(Xk, yk)
-            self._check_retain(keys_k, keys_r, keys_a)
+            check_retained_rows(self.fingerprints_, keys_k, keys_r, keys_a)
             if wk is None:
                 wk = np.ones(len(yk))
             rows_keep = self._rows(Xk, yk, wk)
@@ -654,20 +513,6 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
             cache_error=0.0,
         )
 
-    def _check_retain(self, keys_k, keys_r, keys_a):
-        expected = self.fingerprints_.counter()
-        expected.subtract(keys_r)
-        expected.update(keys_a)
-        expected = +expected
-        got = +Counter(keys_k)
-        if got != expected:
-            extra = sum((got - expected).values())
-            lacking = sum((expected - got).values())
-            raise ValueError(
-                "X_retain/y_retain are not the rows that remain after this request: "
-                f"{extra} rows too many, {lacking} rows missing. Nothing was changed."
-            )
-
     # -------------------------------------------------------------- predict
     @available_if(_estimator_has("predict"))
     def predict(self, X):
@@ -693,18 +538,3 @@ class BaseUnlearner(MetaEstimatorMixin, BaseEstimator):
             return tags
         tags.target_tags.positive_only = inner.target_tags.positive_only
         return tags
-
-
-def _as_triple(t, name):
-    if not isinstance(t, tuple | list) or len(t) not in (2, 3):
-        raise TypeError(f"{name} must be a tuple (X, y) or (X, y, sample_weight).")
-    return (t[0], t[1], t[2] if len(t) == 3 else None)
-
-
-def _missing_rows_error(bad, n) -> ValueError:
-    more = " ..." if len(bad) > 20 else ""
-    return ValueError(
-        f"{len(bad)} of the {n} rows to remove were never trained on, were already "
-        "forgotten, or are asked for more often than they were trained on "
-        f"(positions {bad[:20].tolist()}{more}). Nothing was changed."
-    )

@@ -21,8 +21,6 @@ from .methods import Newton
 __all__ = ["run_demo"]
 
 #: The methods compared, in table order: (label, method, needs the retained rows).
-#: Shortcut strings where one exists (``method=Retrain()`` fails parameter
-#: validation at the time of writing: Retrain has no ``_parameter_constraints``).
 _METHODS = (
     ("newton", "newton", False),
     ("newton refine=1", Newton(refine=1), True),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 
 import numpy as np
@@ -14,50 +13,71 @@ __all__ = ["RowMultiset", "fingerprint_rows"]
 def fingerprint_rows(X, y) -> np.ndarray:
     """One 128-bit hex fingerprint per row of ``(X, y)``.
 
-    Numeric rows are hashed from their float64 bytes (so ``1`` and ``1.0``
-    agree); other tables go through :func:`pandas.util.hash_pandas_object`.
-    The fingerprint identifies a row that is shown again; it does not let
-    anyone rebuild a row they do not already hold.
+    Numeric values are hashed as float64 (so ``1`` and ``1.0``, an int and a
+    float column, an array and a DataFrame agree; ``-0.0`` is ``0.0``); other
+    columns by value through :func:`pandas.util.hash_pandas_object`. Two
+    independently keyed 64-bit hashes make the 128 bits. The fingerprint
+    identifies a row that is shown again; it does not let anyone rebuild a
+    row they do not already hold.
 
     Parameters
     ----------
-    X : array-like or DataFrame of shape (n_samples, n_features)
+    X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
 
     Returns
     -------
     ndarray of str, shape (n_samples,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn._fingerprint import fingerprint_rows
+    >>> a = fingerprint_rows(np.array([[1, 2]]), [0])
+    >>> b = fingerprint_rows(np.array([[1.0, 2.0]]), [0.0])
+    >>> bool(a[0] == b[0]), len(a[0])
+    (True, 32)
     """
     n = len(y)
-    x_keys = _row_keys(X, n)
-    y_keys = _row_keys(np.asarray(y).reshape(n, -1), n)
+    Xf, yf = _as_frame(X, n), _as_frame(np.asarray(y).reshape(n, -1), n)
+    frame = pd.concat([Xf, yf], axis=1, ignore_index=True)
+    if all(t == np.float64 for t in frame.dtypes):
+        # all numeric: one C-level hash of each row's bytes
+        A = np.ascontiguousarray(frame.to_numpy(dtype=np.float64))
+        rows = A.view(np.dtype((np.void, A.shape[1] * 8))).ravel().astype(object)
+        h1, h2 = (pd.util.hash_array(rows, hash_key=k, categorize=False) for k in _KEYS)
+    else:
+        h1, h2 = (
+            pd.util.hash_pandas_object(frame, index=False, hash_key=k).to_numpy()
+            for k in _KEYS
+        )
     out = np.empty(n, dtype=object)
-    for i in range(n):
-        out[i] = hashlib.blake2b(
-            x_keys[i] + b"|" + y_keys[i], digest_size=16
-        ).hexdigest()
+    out[:] = [
+        f"{a:016x}{b:016x}" for a, b in zip(h1.tolist(), h2.tolist(), strict=True)
+    ]
     return out
 
 
-def _row_keys(X, n) -> list[bytes]:
+_KEYS = ("sklearn-unlearn1", "sklearn-unlearn2")  # 16 bytes each, as pandas wants
+
+
+def _as_frame(X, n) -> pd.DataFrame:
+    """Columns to hash: numeric ones as float64, the rest as they are."""
     if isinstance(X, pd.Series):
         X = X.to_frame()
-    if isinstance(X, pd.DataFrame) and all(
-        pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t)
-        for t in X.dtypes
-    ):
-        X = X.to_numpy(dtype=np.float64, na_value=np.nan)
     if isinstance(X, pd.DataFrame):
-        h = pd.util.hash_pandas_object(pd.DataFrame(X), index=False).to_numpy()
-        return [int(v).to_bytes(8, "little") for v in h]
+        cols = {}
+        for j, (_, col) in enumerate(X.items()):
+            if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+                col = col.astype(np.float64) + 0.0
+            cols[j] = col.to_numpy()
+        return pd.DataFrame(cols)
     if hasattr(X, "toarray"):
         X = X.toarray()
     A = np.asarray(X).reshape(n, -1)
     if A.dtype.kind in "biuf":
-        A = np.ascontiguousarray(A, dtype=np.float64) + 0.0  # -0.0 -> 0.0
-        return [row.tobytes() for row in A]
-    h = pd.util.hash_pandas_object(pd.DataFrame(A), index=False).to_numpy()
-    return [int(v).to_bytes(8, "little") for v in h]
+        A = A.astype(np.float64) + 0.0  # -0.0 -> 0.0
+    return pd.DataFrame(A)
 
 
 class RowMultiset:

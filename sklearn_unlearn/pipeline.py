@@ -7,9 +7,7 @@
 
 from __future__ import annotations
 
-import inspect
-import warnings
-from collections import Counter, defaultdict
+from collections import defaultdict
 
 import numpy as np
 from sklearn import get_config
@@ -19,13 +17,9 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._fingerprint import RowMultiset, fingerprint_rows
-from .preprocessing import (
-    PreprocessingRecord,
-    PreprocessingStateWarning,
-    affine_map_is_identity,
-    downdate_preprocessing,
-)
-from .preprocessing._tree import label_dependence_notes
+from ._front_doors import UpdateFrontDoorsMixin
+from ._preprocessed_update import update_through_preprocessing, warn_preprocessing_once
+from .preprocessing import PreprocessingRecord
 
 __all__ = ["UnlearnPipeline", "make_pipeline"]
 
@@ -41,7 +35,7 @@ def _num_rows(X) -> int:
     return int(X.shape[0]) if hasattr(X, "shape") else len(X)
 
 
-class UnlearnPipeline(Pipeline):
+class UnlearnPipeline(UpdateFrontDoorsMixin, Pipeline):
     """A :class:`~sklearn.pipeline.Pipeline` that can forget training rows.
 
     Same constructor, same behaviour as scikit-learn's ``Pipeline``; when the
@@ -224,128 +218,17 @@ class UnlearnPipeline(Pipeline):
         return Pipeline(list(self.steps[:-1]))
 
     # -------------------------------------------------------------- updates
-    @available_if(_final_estimator_has("unlearn"))
-    def unlearn(
-        self,
-        X,
-        y,
-        sample_weight=None,
-        *,
-        X_retain=None,
-        y_retain=None,
-        sample_weight_retain=None,
-    ):
-        """Forget training rows: preprocessing and model as if never fitted on them.
+    # the estimators' own front doors, offered when the last step has them
+    unlearn = available_if(_final_estimator_has("unlearn"))(
+        UpdateFrontDoorsMixin.unlearn
+    )
+    relabel = available_if(_final_estimator_has("relabel"))(
+        UpdateFrontDoorsMixin.relabel
+    )
+    update = available_if(_final_estimator_has("update"))(UpdateFrontDoorsMixin.update)
 
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_forget, n_features)
-            Rows to forget, exactly as they were passed to ``fit``.
-        y : array-like of shape (n_forget,)
-            Their targets.
-        sample_weight : array-like of shape (n_forget,), default=None
-            Their training weights; by default the weights recorded at ``fit``.
-        X_retain, y_retain, sample_weight_retain : default=None
-            All rows that remain (raw), for methods that need them.
-
-        Returns
-        -------
-        self : object
-
-        Raises
-        ------
-        ValueError
-            If a row was never trained on or already forgotten, or if the
-            last step rejects the request. Nothing is changed then.
-        """
-        if _num_rows(X) == 0:
-            raise ValueError("No rows to forget.")
-        return self._unlearning_update(
-            "unlearn",
-            remove=(X, y, sample_weight),
-            add=None,
-            retain=_retain_tuple(X_retain, y_retain, sample_weight_retain),
-        )
-
-    @available_if(_final_estimator_has("relabel"))
-    def relabel(
-        self,
-        X,
-        y_old,
-        y_new,
-        *,
-        X_retain=None,
-        y_retain=None,
-        sample_weight_retain=None,
-    ):
-        """Correct labels of training rows.
-
-        The preprocessing is left as it is (its steps do not see labels; a
-        step that might is named in the notes).
-
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_rows, n_features)
-        y_old : array-like of shape (n_rows,)
-            Labels the rows were trained with.
-        y_new : array-like of shape (n_rows,)
-            Corrected labels.
-        X_retain, y_retain, sample_weight_retain : default=None
-            All rows after the correction (raw).
-
-        Returns
-        -------
-        self : object
-        """
-        if _num_rows(X) == 0:
-            raise ValueError("No rows to relabel.")
-        return self._unlearning_update(
-            "relabel",
-            remove=(X, y_old, None),
-            add=(X, y_new, "carry"),
-            retain=_retain_tuple(X_retain, y_retain, sample_weight_retain),
-        )
-
-    @available_if(_final_estimator_has("update"))
-    def update(
-        self,
-        remove=None,
-        add=None,
-        *,
-        X_retain=None,
-        y_retain=None,
-        sample_weight_retain=None,
-    ):
-        """Remove some training rows and add others, preprocessing included.
-
-        Parameters
-        ----------
-        remove, add : tuple ``(X, y)`` or ``(X, y, sample_weight)``, default=None
-            Raw rows, as passed to ``fit``.
-        X_retain, y_retain, sample_weight_retain : default=None
-            All rows after the update (raw).
-
-        Returns
-        -------
-        self : object
-        """
-        remove = None if remove is None else _as_triple(remove, "remove")
-        add = None if add is None else _as_triple(add, "add")
-        if remove is not None and _num_rows(remove[0]) == 0:
-            remove = None
-        if add is not None and _num_rows(add[0]) == 0:
-            add = None
-        if remove is None and add is None:
-            raise ValueError("Nothing to remove or add.")
-        return self._unlearning_update(
-            "update",
-            remove=remove,
-            add=add,
-            retain=_retain_tuple(X_retain, y_retain, sample_weight_retain),
-        )
-
-    # ----------------------------------------------------------- machinery
-    def _unlearning_update(self, operation, remove, add, retain):
+    def _update(self, operation, remove, add, retain):
+        """Downdate the preprocessing, update the last step, then commit both."""
         check_is_fitted(self)
         if not hasattr(self, "fingerprints_"):
             raise AttributeError(
@@ -357,135 +240,34 @@ class UnlearnPipeline(Pipeline):
                 f"The last step, {type(last).__name__}, has no _update hook: it "
                 "must be a sklearn-unlearn estimator."
             )
-        # 1. check the request on the raw rows, before anything changes
-        fps = self.fingerprints_
-        n_r = n_a = 0
-        keys_r = keys_a = np.zeros(0, dtype=object)
-        w_r = w_a = None
-        if remove is not None:
-            Xr, yr, wr_user = remove
-            n_r = _num_rows(Xr)
-            if wr_user is not None:
-                wr_user = np.asarray(wr_user, dtype=np.float64).reshape(-1)
-                if wr_user.shape != (n_r,):
-                    raise ValueError(
-                        f"sample_weight has {wr_user.shape[0]} entries for {n_r} rows."
-                    )
-            keys_r = fingerprint_rows(Xr, yr)
-            bad = fps.missing(keys_r, wr_user)
-            if len(bad):
-                raise ValueError(
-                    f"{len(bad)} of the {n_r} rows to remove were never trained on, "
-                    "were already forgotten, or are asked for more often than they "
-                    f"were trained on (positions {bad[:20].tolist()}"
-                    f"{' ...' if len(bad) > 20 else ''}). Nothing was changed."
-                )
-            w_r = wr_user if wr_user is not None else fps.peek_weights(keys_r)
-        if add is not None:
-            Xa, ya, wa_user = add
-            n_a = _num_rows(Xa)
-            if isinstance(wa_user, str):  # relabel: each copy keeps its weight
-                w_a = w_r
-            elif wa_user is not None:
-                w_a = np.asarray(wa_user, dtype=np.float64).reshape(-1)
-                if w_a.shape != (n_a,):
-                    raise ValueError(
-                        f"sample_weight has {w_a.shape[0]} entries for {n_a} rows."
-                    )
-            else:
-                w_a = np.ones(n_a)
-            keys_a = fingerprint_rows(Xa, ya)
-        if len(fps) - n_r + n_a <= 0:
-            raise ValueError(
-                "The request would remove every training row; nothing was changed."
-            )
-        keys_k = None
-        if retain is not None:
-            keys_k = _check_retain(fps, retain, keys_r, keys_a)
-
-        # 2. the new preprocessing, computed aside
-        pre = self._preprocessor()
-        record = self.preprocessing_record_
-        M, notes, new_pre, new_record = None, [], pre, record
-        if pre is not None and operation == "relabel":
-            notes = label_dependence_notes(pre)
-        elif pre is not None:
-            new_pre, new_record, M, notes = downdate_preprocessing(
-                pre,
-                record,
-                remove[0] if n_r else None,
-                add[0] if n_a else None,
-                sample_weight_remove=w_r if n_r else None,
-                sample_weight_add=w_a if n_a else None,
-            )
-            if affine_map_is_identity(M):
-                M = None
-
-        # 3. every row in the new features, then the model's own update
-        def features(t):
-            if t is None:
-                return None
-            X = t[0] if new_pre is None else new_pre.transform(t[0])
-            return (X, *t[1:])
-
-        row_keys = None
-        if getattr(self, "_model_raw_keys", False):
-            row_keys = {"remove": keys_r, "add": keys_a}
-            if keys_k is not None:
-                row_keys["retain"] = keys_k
-        kwargs = _hook_kwargs(last, M, notes, row_keys)
-        last._update(
-            operation,
-            remove=features(remove),
-            add=features(add),
-            retain=features(retain),
-            **kwargs,
+        result = update_through_preprocessing(
+            preprocessor=self._preprocessor(),
+            record=self.preprocessing_record_,
+            fingerprints=self.fingerprints_,
+            update_model=last._update,
+            operation=operation,
+            remove=remove,
+            add=add,
+            retain=retain,
+            row_keys=getattr(self, "_model_raw_keys", False),
         )
-
-        # 4. commit, all at once
-        if new_pre is not pre:
-            for i, (name, step) in enumerate(new_pre.steps):
+        # commit, all at once
+        if result.changed:
+            for i, (name, step) in enumerate(result.preprocessor.steps):
                 self.steps[i] = (name, step)
-        self.preprocessing_record_ = new_record
-        if n_r:
-            fps.remove(keys_r, w_r)
-        if n_a:
-            fps.add(keys_a, w_a)
-        fresh = [note for note in notes if note not in self.preprocessing_notes_]
+        self.preprocessing_record_ = result.record
+        result.commit_fingerprints(self.fingerprints_)
+        fresh = [n for n in result.notes if n not in self.preprocessing_notes_]
         self.preprocessing_notes_.extend(fresh)
-        if notes and not getattr(self, "_preprocessing_warned", False):
-            self._preprocessing_warned = True
-            warnings.warn(
-                "Some preprocessing state still depends on the forgotten rows "
-                "(see preprocessing_notes_; this warning is shown once per "
-                "fitted pipeline): " + "; ".join(notes),
-                PreprocessingStateWarning,
-                stacklevel=3,
-            )
+        warn_preprocessing_once(
+            self,
+            result.notes,
+            "Some preprocessing state still depends on the forgotten rows "
+            "(see preprocessing_notes_; this warning is shown once per "
+            "fitted pipeline): ",
+            stacklevel=3,
+        )
         return self
-
-
-def _hook_kwargs(last, M, notes, row_keys):
-    params = inspect.signature(last._update).parameters
-    var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    kwargs = {}
-    if M is not None:
-        if "feature_map" not in params and not var_kw:
-            raise TypeError(
-                f"{type(last).__name__}._update takes no feature_map, so the model "
-                "cannot be re-expressed in the downdated preprocessing's features. "
-                "Nothing was changed."
-            )
-        kwargs["feature_map"] = M
-    if "notes" in params or var_kw:
-        kwargs["notes"] = list(notes)
-    if row_keys is not None:
-        if "row_keys" not in params and not var_kw:
-            raise TypeError(  # pragma: no cover - _set_row_keys implies row_keys
-                f"{type(last).__name__}._update takes no row_keys."
-            )
-        kwargs["row_keys"] = row_keys
-    return kwargs
 
 
 def _check_forget(forget, n):
@@ -496,37 +278,6 @@ def _check_forget(forget, n):
             f"{mask.dtype} and shape {mask.shape}."
         )
     return mask
-
-
-def _retain_tuple(X, y, w):
-    if X is None and y is None:
-        return None
-    if X is None or y is None:
-        raise ValueError("Pass both X_retain and y_retain, or neither.")
-    return (X, y, w)
-
-
-def _as_triple(t, name):
-    if not isinstance(t, tuple | list) or len(t) not in (2, 3):
-        raise TypeError(f"{name} must be a tuple (X, y) or (X, y, sample_weight).")
-    return (t[0], t[1], t[2] if len(t) == 3 else None)
-
-
-def _check_retain(fps, retain, keys_r, keys_a):
-    expected = fps.counter()
-    expected.subtract(keys_r)
-    expected.update(keys_a)
-    expected = +expected
-    keys = fingerprint_rows(retain[0], retain[1])
-    got = +Counter(keys)
-    if got != expected:
-        extra = sum((got - expected).values())
-        lacking = sum((expected - got).values())
-        raise ValueError(
-            "X_retain/y_retain are not the rows that remain after this request: "
-            f"{extra} rows too many, {lacking} rows missing. Nothing was changed."
-        )
-    return keys
 
 
 def _name_estimators(estimators):

@@ -392,3 +392,112 @@ def test_weighted_pipeline(credit):
     d_ref = ref.decision_function(Xn[~gone])
     err = np.abs(pipe.decision_function(Xn[~gone]) - d_ref).max()
     assert err / np.abs(d_ref).max() < 3e-4
+
+
+# ------------------------- one code path: UnlearningClassifier(Pipeline)
+def test_front_doors_are_shared():
+    from sklearn_unlearn._front_doors import UpdateFrontDoorsMixin
+
+    pipe = make_pipeline(StandardScaler(), UnlearningClassifier(LogisticRegression()))
+    for name in ("unlearn", "relabel", "update"):
+        shared = getattr(UpdateFrontDoorsMixin, name)
+        assert getattr(UnlearningClassifier, name) is shared
+        assert getattr(pipe, name).__func__ is shared
+        assert inspect.signature(getattr(pipe, name)) == inspect.signature(
+            getattr(UnlearningClassifier(LogisticRegression()), name)
+        )
+
+
+@pytest.mark.parametrize("wrap", ["pipeline", "estimator"])
+@pytest.mark.parametrize(
+    "op, match",
+    [
+        ("unlearn", "No rows to forget"),
+        ("relabel", "No rows to relabel"),
+        ("update", "Nothing to remove or add"),
+        ("update-empty", "Nothing to remove or add"),
+    ],
+)
+def test_empty_requests_are_refused(credit, wrap, op, match):
+    X, y, num, _ = credit
+    Xn = X[num]
+    if wrap == "pipeline":
+        model = make_pipeline(
+            StandardScaler(), UnlearningClassifier(LogisticRegression())
+        )
+    else:
+        model = UnlearningClassifier(
+            sk_make_pipeline(StandardScaler(), LogisticRegression())
+        )
+    model.fit(Xn, y)
+    before = joblib.hash(model)
+    calls = {
+        "unlearn": lambda: model.unlearn(Xn[:0], y[:0]),
+        "relabel": lambda: model.relabel(Xn[:0], y[:0], y[:0]),
+        "update": lambda: model.update(),
+        "update-empty": lambda: model.update(
+            remove=(Xn[:0], y[:0]), add=(Xn[:0], y[:0])
+        ),
+    }
+    with pytest.raises(ValueError, match=match):
+        calls[op]()
+    assert joblib.hash(model) == before
+
+
+def test_estimator_wrapping_pipeline_matches_refit(credit):
+    """The estimator takes the pipeline's path: weights, downdate, new features."""
+    X, y, num, cat = credit
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(X))
+    gone = mask(len(X), 20, seed=7)
+    clf = UnlearningClassifier(
+        sk_make_pipeline(columns(num, cat), LogisticRegression()),
+        method=Newton(refine=1),
+    ).fit(X, y, sample_weight=w)
+    assert clf.preprocessing_record_.total_weight == pytest.approx(w.sum())
+    clf.unlearn(
+        X[gone],
+        y[gone],
+        X_retain=X[~gone],
+        y_retain=y[~gone],
+        sample_weight_retain=w[~gone],
+    )
+    ref = sk_make_pipeline(
+        columns(num, cat), LogisticRegression(solver="newton-cholesky", tol=1e-12)
+    ).fit(X[~gone], y[~gone], logisticregression__sample_weight=w[~gone])
+    assert_same_scaler(scaler_of(clf.estimator_), scaler_of(ref))
+    assert clf.preprocessing_record_.n_rows == 980
+    assert clf.preprocessing_record_.total_weight == pytest.approx(w[~gone].sum())
+    d_ref = ref.decision_function(X[~gone])
+    err = np.abs(clf.decision_function(X[~gone]) - d_ref).max()
+    assert err / np.abs(d_ref).max() < 3e-4
+    assert len(clf.fingerprints_) == 980
+    assert clf.ledger_[-1].removed == tuple(fingerprint_rows(X[gone], y[gone]))
+
+
+def test_estimator_wrapping_pipeline_relabel_and_warning(credit):
+    X, y, num, cat = credit
+    pre = make_column_transformer(
+        (sk_make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), num),
+        (OneHotEncoder(handle_unknown="ignore"), cat),
+    )
+    clf = UnlearningClassifier(sk_make_pipeline(pre, LogisticRegression()))
+    clf.fit(X, y)
+    steps, record = list(clf.estimator_.steps[:-1]), clf.preprocessing_record_
+    y2 = y.copy()
+    y2[:5] = 1 - y2[:5]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PreprocessingStateWarning)
+        clf.relabel(X[:5], y[:5], y2[:5])  # label-free steps: nothing to note
+    assert clf.estimator_.steps[:-1] == steps
+    assert clf.preprocessing_record_ is record
+    with pytest.warns(PreprocessingStateWarning, match="medians") as rec:
+        clf.unlearn(X[:5], y2[:5])
+    assert rec[0].filename == __file__
+    assert clf.estimator_.steps[0][1] is not steps[0][1]
+    assert "medians" in clf.ledger_[-1].notes[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PreprocessingStateWarning)
+        clf.unlearn(X[5:10], y[5:10])
+    clf.fit(X, y)  # a new fit warns again
+    with pytest.warns(PreprocessingStateWarning):
+        clf.unlearn(X[:5], y[:5])

@@ -10,7 +10,7 @@ __all__ = ["minimize_newton"]
 
 
 def minimize_newton(
-    adapter, theta, X, y_enc, c, *, max_iter: int = 50, rtol: float = 1e-13
+    adapter, theta, X, y_enc, c, *, max_iter: int = 50, rtol: float = 1e-12
 ):
     """Minimise ``J`` on the rows ``(X, y_enc, c)`` by damped-free Newton steps.
 
@@ -28,8 +28,10 @@ def minimize_newton(
         Rows, encoded targets and row weights.
     max_iter : int, default=50
         Largest number of Newton steps; ``0`` only evaluates.
-    rtol : float, default=1e-13
-        Stop when the step is below ``rtol * (1 + ||theta||)``.
+    rtol : float, default=1e-12
+        Stop when the step is below ``rtol * (1 + ||theta||)``, or when the
+        gradient no longer halves after steps below ``1e-6`` (the rounding
+        floor of the gradient sum has been reached).
 
     Returns
     -------
@@ -46,11 +48,17 @@ def minimize_newton(
     P = adapter.penalty_mask
     Z = adapter.null_directions()
     n_iter = 0
+    prev_gnorm, last_move = np.inf, np.inf
     while True:
         g = adapter.gradient(theta, X, y_enc, c) + lam * P * theta
         H = adapter.hessian(theta, X, y_enc, c) + lam * np.diag(P)
-        if n_iter >= max_iter:
+        gnorm = float(np.linalg.norm(g))
+        # stop at max_iter, once the step is at rounding level, or when the
+        # gradient stops shrinking after tiny steps (the rounding floor)
+        stalled = last_move <= 1e-6 and gnorm > 0.5 * prev_gnorm
+        if n_iter >= max_iter or last_move <= rtol or stalled:
             break
+        prev_gnorm = gnorm
         step = -CholeskyCurvature(H, null_directions=Z).solve(g)
         if Z.shape[1]:
             step -= Z @ (Z.T @ step)
@@ -64,14 +72,11 @@ def minimize_newton(
         slope = float(g @ step)
         t = 1.0
         while t > 1e-10:
-            cand = theta + t * step
-            if adapter.objective(
-                cand, X, y_enc, c
-            ) <= J0 + 1e-4 * t * slope + 1e-15 * abs(J0):
+            J = adapter.objective(theta + t * step, X, y_enc, c)
+            if J <= J0 + 1e-4 * t * slope + 1e-15 * abs(J0):
                 break
             t *= 0.5
         theta = theta + t * step
         n_iter += 1
-        if t * np.linalg.norm(step) <= rtol * (1 + np.linalg.norm(theta)):
-            max_iter = n_iter
-    return theta, H, float(np.linalg.norm(g)), n_iter
+        last_move = t * float(np.linalg.norm(step)) / (1 + float(np.linalg.norm(theta)))
+    return theta, H, gnorm, n_iter

@@ -179,4 +179,4 @@ class CholeskyCurvature(CurvatureOperator):
         Z = self.null_directions_
         if Z.shape[1]:
             A = A + self.null_scale_ * (Z @ Z.T)
-        return float(la.eigh(A, eigvals_only=True, subset_by_index=[0, 0])[0])
+        return float(np.linalg.eigvalsh(A)[0])

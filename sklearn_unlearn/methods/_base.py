@@ -297,7 +297,7 @@ def reparameterize_state(adapter, state: UnlearnState, M: np.ndarray) -> Unlearn
 
     def congruence(A):  # T^{-T} A T^{-1} for A of shape (p, p)
         A4 = A.reshape(K, m, K, m)
-        A4 = np.einsum("ab,kbjc,dc->kajd", Minv, A4, Minv)
+        A4 = np.einsum("ab,kbjc,dc->kajd", Minv, A4, Minv, optimize=True)
         return A4.reshape(K * m, K * m)
 
     curvature = state.curvature

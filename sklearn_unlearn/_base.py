@@ -458,6 +458,15 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
                 f"{method.name} produced non-finite parameters; nothing was changed."
             )
         notes = list(notes)
+        if new_state.curvature_repaired:
+            msg = (
+                "the downdated curvature lost positive definiteness and was repaired "
+                "(eigenvalues clipped at the penalty); the error bound is now "
+                "infinite: retrain, or pass X_retain/y_retain with Newton(refine=1)"
+            )
+            notes.append(msg)
+            if self.error_budget is None:
+                warnings.warn(msg, UnlearningBudgetWarning, stacklevel=3)
         bound = self._param_bound(new_state)
         if (
             self.error_budget is not None

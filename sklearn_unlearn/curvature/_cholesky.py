@@ -169,6 +169,27 @@ class CholeskyCurvature(CurvatureOperator):
         new.factor_ = new._factorize(new.matrix_)
         return new
 
+    def clipped(self, matrix, *, floor: float) -> CholeskyCurvature:
+        """A new operator for ``matrix`` with eigenvalues raised to ``floor``.
+
+        The repair of a downdated curvature that lost positive definiteness.
+        """
+        M = 0.5 * (matrix + matrix.T)
+        w, V = np.linalg.eigh(M)
+        top = float(np.max(np.abs(w), initial=1.0))
+        floor = max(float(floor), 1e-10 * top)
+        Z = self.null_directions_
+        if Z.shape[1]:  # keep the null space null: clip only the rest
+            keep = np.linalg.norm(V.T @ Z, axis=1) < 0.5
+            w = np.where(keep, np.maximum(w, floor), w)
+        else:
+            w = np.maximum(w, floor)
+        new = object.__new__(CholeskyCurvature)
+        new.__dict__.update(self.__dict__)
+        new.matrix_ = (V * w) @ V.T
+        new.factor_ = new._factorize(new.matrix_)
+        return new
+
     def min_eigenvalue(self, *, include_damping: bool = False) -> float:
         """Smallest eigenvalue of the curvature (on the non-null subspace).
 

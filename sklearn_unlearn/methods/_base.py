@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from ..curvature import CholeskyCurvature
+from ..curvature import NotPositiveDefiniteError
 
 __all__ = ["Rows", "UnlearningMethod", "UnlearnState", "UpdateRequest"]
 
@@ -71,6 +71,9 @@ class UnlearnState:
     pending_gradient : ndarray or None
         Gradient of the objective at ``theta`` not yet accounted for by a
         step (set by :func:`reparameterize_state`; zero after every step).
+    curvature_repaired : bool
+        True when the last step had to repair the cached curvature (see
+        :func:`updated_curvature`); its certificate is then dropped.
     """
 
     theta: np.ndarray
@@ -83,10 +86,12 @@ class UnlearnState:
     drift_2: float = 0.0
     cache_error: float = 0.0
     pending_gradient: np.ndarray | None = None
+    curvature_repaired: bool = False
 
     def evolve(self, **changes) -> UnlearnState:
         """A copy with ``changes``; a step clears ``pending_gradient`` by default."""
         changes.setdefault("pending_gradient", None)
+        changes.setdefault("curvature_repaired", False)
         return replace(self, **changes)
 
 
@@ -163,22 +168,37 @@ def curvature_factors(adapter, theta, rows: Rows):
     return V[:, sign], V[:, ~sign]
 
 
-def updated_curvature(adapter, curvature, theta, request: UpdateRequest, dlam: float):
+def updated_curvature(
+    adapter, curvature, theta, request: UpdateRequest, dlam: float, floor: float = 0.0
+):
     """Exact Hessian of the new objective from the cached one, without old rows.
 
     Rows removed subtract their curvature at ``theta``, rows added add theirs;
     a GLM's penalty change shifts the diagonal. Few rows: rank-one updates of
     the Cholesky factor; many: one dense downdate and a refactorisation.
+
+    Returns ``(curvature, repaired)``. A row's curvature is subtracted at the
+    current parameters, not at those where it was added (which are not kept:
+    they depend on forgotten rows), so after long streams on small data the
+    downdated matrix can lose positive definiteness. For a penalised,
+    non-quadratic objective it is then repaired by clipping its eigenvalues
+    at the penalty (the objective's own floor), and ``repaired`` is True so
+    that the caller drops the certificate. A quadratic objective's cache is
+    exact, so there the loss means the remaining problem is singular: raise.
     """
     shift = dlam * adapter.penalty_mask if dlam else None
     rank = (request.remove.n + request.add.n) * adapter.n_outputs
     limit = curvature.refactor_rank
     if limit is None:
         limit = max(1, adapter.n_params // 64)
-    if isinstance(curvature, CholeskyCurvature) and rank <= limit and shift is None:
+    if rank <= limit and shift is None:
         rp, rm = curvature_factors(adapter, theta, request.remove)
         ap, am = curvature_factors(adapter, theta, request.add)
-        return curvature.updated(remove=np.hstack([rp, am]), add=np.hstack([ap, rm]))
+        try:
+            new = curvature.updated(remove=np.hstack([rp, am]), add=np.hstack([ap, rm]))
+            return new, False
+        except NotPositiveDefiniteError:
+            pass
     delta = np.zeros((adapter.n_params, adapter.n_params))
     if request.add.n:
         delta += adapter.hessian(theta, request.add.X, request.add.y, request.add.c)
@@ -186,7 +206,13 @@ def updated_curvature(adapter, curvature, theta, request: UpdateRequest, dlam: f
         delta -= adapter.hessian(
             theta, request.remove.X, request.remove.y, request.remove.c
         )
-    return curvature.updated(delta=delta, shift=shift)
+    try:
+        return curvature.updated(delta=delta, shift=shift), False
+    except NotPositiveDefiniteError:
+        if adapter.is_quadratic or floor <= 0:
+            raise  # the cache is exact: the remaining problem is singular
+        H = curvature.matrix_ + delta + (0 if shift is None else np.diag(shift))
+        return curvature.clipped(H, floor=floor), True
 
 
 def updated_geometry(adapter, state: UnlearnState, request: UpdateRequest):

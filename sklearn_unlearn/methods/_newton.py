@@ -79,7 +79,14 @@ class Newton(UnlearningMethod):
     def step(self, adapter, state, request):
         theta = state.theta
         g, w_new, dlam = gradient_change(adapter, theta, request, state)
-        curvature = updated_curvature(adapter, state.curvature, theta, request, dlam)
+        curvature, repaired = updated_curvature(
+            adapter,
+            state.curvature,
+            theta,
+            request,
+            dlam,
+            floor=adapter.penalty_strength(w_new),
+        )
         step = -curvature.solve(g)
         Z = adapter.null_directions()
         if Z.shape[1]:
@@ -89,8 +96,11 @@ class Newton(UnlearningMethod):
         bound, drift_g, drift_2, cache_error = newton_residual_bound(
             adapter, state, step, gram, radius, moved, self.damping
         )
+        if repaired:  # no certificate until an exact solve or a retrain
+            bound = np.inf
         new = state.evolve(
             theta=theta + step,
+            curvature_repaired=repaired,
             curvature=curvature,
             total_weight=w_new,
             gram=gram,

@@ -486,7 +486,7 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
                 warnings.warn(msg, UnlearningBudgetWarning, stacklevel=3)
                 notes.append("error budget exceeded: warned")
         # 3. commit, all at once
-        self.fingerprints_.remove(keys_r, wr)
+        self.fingerprints_.remove(keys_r, wr, checked=True)
         self.fingerprints_.add(keys_a, wa)
         adapter.set_theta(self._model, new_state.theta)
         old_theta = self.state_.theta

@@ -126,15 +126,16 @@ class RowMultiset:
                 bad.append(i)
         return np.asarray(bad, dtype=int)
 
-    def remove(self, keys, weights=None) -> np.ndarray:
+    def remove(self, keys, weights=None, *, checked: bool = False) -> np.ndarray:
         """Remove one copy per key and return the removed copies' weights.
 
         The whole request is checked first: if any row is missing, a
         ``KeyError`` carrying the positions is raised and nothing changes.
         With ``weights`` given, the copy with that weight is removed;
-        otherwise the most recently added copy.
+        otherwise the most recently added copy. ``checked=True`` skips the
+        check when the caller has just made it.
         """
-        bad = self.missing(keys, weights)
+        bad = () if checked else self.missing(keys, weights)
         if len(bad):
             raise KeyError(bad)
         self._n -= len(keys)

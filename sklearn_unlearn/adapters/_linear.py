@@ -433,13 +433,22 @@ class LinearAdapter:
             G += self._sandwich(X[s], c[s])
         return G
 
-    def max_row_norm(self, X) -> float:
-        """``max_i ||x~_i||``, the radius in the certified-removal bound."""
-        if X.shape[0] == 0:
-            return 0.0
+    def _row_norms_sq(self, X) -> np.ndarray:
         sq = (
             np.asarray(X.multiply(X).sum(axis=1)).ravel()
             if sp.issparse(X)
             else np.einsum("ij,ij->i", X, X)
         )
-        return float(np.sqrt(sq.max() + float(self.fit_intercept)))
+        return sq + float(self.fit_intercept)
+
+    def cubed_norm_sum(self, X, c) -> float:
+        """``sum_i c_i ||x~_i||^3``, the weight of rows in the cache-error bound."""
+        if X.shape[0] == 0:
+            return 0.0
+        return float(np.dot(c, self._row_norms_sq(X) ** 1.5))
+
+    def max_row_norm(self, X) -> float:
+        """``max_i ||x~_i||``, the radius in the certified-removal bound."""
+        if X.shape[0] == 0:
+            return 0.0
+        return float(np.sqrt(self._row_norms_sq(X).max()))

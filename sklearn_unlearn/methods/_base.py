@@ -231,7 +231,7 @@ def updated_geometry(adapter, state: UnlearnState, request: UpdateRequest):
 
 
 def newton_residual_bound(
-    adapter, state: UnlearnState, step, gram, radius, moved_weight, damping=0.0
+    adapter, state: UnlearnState, step, gram, radius, moved_cubed, damping=0.0
 ):
     """Certified bound (Guo et al. 2020, Thm. 1 generalised) after a Newton step.
 
@@ -245,7 +245,9 @@ def newton_residual_bound(
     where ``||v||_G^2 = tr(V G V^T)`` over the rows that remain, ``drift_G``
     bounds the distance to the point of the last exact curvature, and
     ``cache_error`` bounds the error of curvature subtracted or added away
-    from that point; a damped step ``(H + damping I) s = -g`` leaves
+    from that point: a row moved at distance ``drift_2`` from it adds at most
+    ``L3 c_i ||x~_i||^3 drift_2`` (``moved_cubed`` sums ``c_i ||x~_i||^3``
+    over the rows of this request); a damped step ``(H + damping I) s = -g`` leaves
     ``-damping * s`` of the gradient behind. Returns the new ``(bound, drift_g, drift_2,
     cache_error)``; the bound is ``None`` when the loss has no global ``L3``.
     """
@@ -257,7 +259,7 @@ def newton_residual_bound(
         bound = None
         cache_error = state.cache_error
     else:
-        cache_error = state.cache_error + L3 * radius**3 * moved_weight * state.drift_2
+        cache_error = state.cache_error + L3 * moved_cubed * state.drift_2
         bound = (
             state.residual_bound
             + L3 * radius * step_g * (state.drift_g + 0.5 * step_g)

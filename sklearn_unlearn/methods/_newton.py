@@ -92,7 +92,10 @@ class Newton(UnlearningMethod):
         if Z.shape[1]:
             step -= Z @ (Z.T @ step)
         gram, radius = updated_geometry(adapter, state, request)
-        moved = request.remove.weight + request.add.weight
+        moved = sum(
+            adapter.cubed_norm_sum(rows.X, rows.c)
+            for rows in (request.remove, request.add)
+        )
         bound, drift_g, drift_2, cache_error = newton_residual_bound(
             adapter, state, step, gram, radius, moved, self.damping
         )

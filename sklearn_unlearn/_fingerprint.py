@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from hashlib import blake2b
 
 import numpy as np
 import pandas as pd
@@ -14,11 +15,11 @@ def fingerprint_rows(X, y) -> np.ndarray:
     """One 128-bit hex fingerprint per row of ``(X, y)``.
 
     Numeric values are hashed as float64 (so ``1`` and ``1.0``, an int and a
-    float column, an array and a DataFrame agree; ``-0.0`` is ``0.0``); other
-    columns by value through :func:`pandas.util.hash_pandas_object`. Two
-    independently keyed 64-bit hashes make the 128 bits. The fingerprint
-    identifies a row that is shown again; it does not let anyone rebuild a
-    row they do not already hold.
+    float column, an array and a DataFrame agree; ``-0.0`` is ``0.0``):
+    all-numeric rows get a 128-bit BLAKE2b of their bytes; tables with other
+    columns are hashed by value through :func:`pandas.util.hash_pandas_object`
+    with two independent 64-bit keys. The fingerprint identifies a row that
+    is shown again; it does not let anyone rebuild a row they do not hold.
 
     Parameters
     ----------
@@ -39,22 +40,29 @@ def fingerprint_rows(X, y) -> np.ndarray:
     (True, 32)
     """
     n = len(y)
-    Xf, yf = _as_frame(X, n), _as_frame(np.asarray(y).reshape(n, -1), n)
-    frame = pd.concat([Xf, yf], axis=1, ignore_index=True)
-    if all(t == np.float64 for t in frame.dtypes):
-        # all numeric: one C-level hash of each row's bytes
-        A = np.ascontiguousarray(frame.to_numpy(dtype=np.float64))
-        rows = A.view(np.dtype((np.void, A.shape[1] * 8))).ravel().astype(object)
-        h1, h2 = (pd.util.hash_array(rows, hash_key=k, categorize=False) for k in _KEYS)
-    else:
-        h1, h2 = (
+    Y = np.asarray(y).reshape(n, -1)
+    A = None
+    if not isinstance(X, pd.DataFrame | pd.Series) and Y.dtype.kind in "biuf":
+        Xa = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+        if Xa.dtype.kind in "biuf":
+            A = np.hstack([Xa.reshape(n, -1), Y]).astype(np.float64) + 0.0
+    if A is None:
+        frame = pd.concat([_as_frame(X, n), _as_frame(Y, n)], axis=1, ignore_index=True)
+        if all(t == np.float64 for t in frame.dtypes):
+            A = frame.to_numpy(dtype=np.float64)
+    out = np.empty(n, dtype=object)
+    if A is not None:  # all numeric: BLAKE2b of each row's float64 bytes
+        A = np.ascontiguousarray(A)
+        out[:] = [blake2b(row.data, digest_size=16).hexdigest() for row in A]
+        return out
+    H = np.column_stack(
+        [
             pd.util.hash_pandas_object(frame, index=False, hash_key=k).to_numpy()
             for k in _KEYS
-        )
-    out = np.empty(n, dtype=object)
-    out[:] = [
-        f"{a:016x}{b:016x}" for a, b in zip(h1.tolist(), h2.tolist(), strict=True)
-    ]
+        ]
+    )
+    raw = np.ascontiguousarray(H.astype("<u8")).tobytes()
+    out[:] = [raw[16 * i : 16 * i + 16].hex() for i in range(n)]
     return out
 
 

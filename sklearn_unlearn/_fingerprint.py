@@ -52,8 +52,11 @@ def fingerprint_rows(X, y) -> np.ndarray:
             A = frame.to_numpy(dtype=np.float64)
     out = np.empty(n, dtype=object)
     if A is not None:  # all numeric: BLAKE2b of each row's float64 bytes
-        A = np.ascontiguousarray(A)
-        out[:] = [blake2b(row.data, digest_size=16).hexdigest() for row in A]
+        raw, w = memoryview(np.ascontiguousarray(A)).cast("B"), A.shape[1] * 8
+        out[:] = [
+            blake2b(raw[i * w : i * w + w], digest_size=16).hexdigest()
+            for i in range(n)
+        ]
         return out
     H = np.column_stack(
         [
@@ -97,6 +100,9 @@ class RowMultiset:
     """
 
     def __init__(self):
+        self._count: dict[str, int] = {}  # copies held per fingerprint
+        # the weight of every copy, in insertion order, only for fingerprints
+        # with at least one copy whose weight is not 1 (all others weigh 1)
         self._weights: dict[str, list[float]] = {}
         self._n = 0
 
@@ -105,14 +111,29 @@ class RowMultiset:
 
     def copy(self) -> RowMultiset:
         new = RowMultiset()
+        new._count = dict(self._count)
         new._weights = {k: list(v) for k, v in self._weights.items()}
         new._n = self._n
         return new
 
     def add(self, keys, weights) -> None:
-        for k, w in zip(keys, weights, strict=True):
-            self._weights.setdefault(k, []).append(float(w))
+        keys = list(keys)
+        w = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if len(w) != len(keys):
+            raise ValueError("one weight per key is needed.")
+        special, count = self._weights, self._count
+        if np.all(w == 1.0) and not (special and any(k in special for k in keys)):
+            for k in keys:  # the common case
+                count[k] = count.get(k, 0) + 1
+        else:
+            for k, wk in zip(keys, w.tolist(), strict=True):
+                if wk != 1.0 or k in special:
+                    special.setdefault(k, [1.0] * count.get(k, 0)).append(wk)
+                count[k] = count.get(k, 0) + 1
         self._n += len(keys)
+
+    def _held(self, k) -> list[float]:
+        return self._weights.get(k) or [1.0] * self._count.get(k, 0)
 
     def missing(self, keys, weights=None) -> np.ndarray:
         """Positions in ``keys`` asked for more often than they are held.
@@ -120,17 +141,27 @@ class RowMultiset:
         With ``weights``, a position is missing too when no held copy of that
         row has that sample weight.
         """
-        need = Counter()
+        keys = list(keys)
+        count = self._count
+        if weights is None:
+            need = Counter(keys)
+            over = {k for k, c in need.items() if c > count.get(k, 0)}
+            if not over:
+                return np.zeros(0, dtype=int)
+            seen: Counter = Counter()
+            bad = []
+            for i, k in enumerate(keys):
+                if k in over:
+                    seen[k] += 1
+                    if seen[k] > count.get(k, 0):
+                        bad.append(i)
+            return np.asarray(bad, dtype=int)
+        seen = Counter()
         bad = []
-        for i, k in enumerate(keys):
-            held = self._weights.get(k, ())
-            key = (k, None if weights is None else float(weights[i]))
-            need[key] += 1
-            if weights is None:
-                ok = need[key] <= len(held)
-            else:
-                ok = need[key] <= sum(1 for w in held if w == key[1])
-            if not ok:
+        wlist = np.asarray(weights, dtype=np.float64).reshape(-1).tolist()
+        for i, (k, w) in enumerate(zip(keys, wlist, strict=True)):
+            seen[(k, w)] += 1
+            if seen[(k, w)] > sum(1 for h in self._held(k) if h == w):
                 bad.append(i)
         return np.asarray(bad, dtype=int)
 
@@ -143,31 +174,49 @@ class RowMultiset:
         otherwise the most recently added copy. ``checked=True`` skips the
         check when the caller has just made it.
         """
+        keys = list(keys)
         bad = () if checked else self.missing(keys, weights)
         if len(bad):
             raise KeyError(bad)
-        self._n -= len(keys)
-        out = np.empty(len(keys))
-        for i, k in enumerate(keys):
-            held = self._weights[k]
-            if weights is None:
-                out[i] = held.pop()
+        out = self.peek_weights(keys) if weights is None else None
+        if weights is not None:
+            out = np.asarray(weights, dtype=np.float64).reshape(-1).copy()
+        special = self._weights
+        if special:
+            for k, w in zip(keys, out.tolist(), strict=True):
+                held = special.get(k)
+                if held is not None:
+                    if weights is None:
+                        held.pop()
+                    else:
+                        held.remove(w)
+        count = self._count
+        for k in keys:
+            left = count[k] - 1
+            if left:
+                count[k] = left
             else:
-                out[i] = float(weights[i])
-                held.remove(out[i])
-            if not held:
-                del self._weights[k]
+                del count[k]
+                special.pop(k, None)
+        for k in set(keys) & special.keys():
+            if all(w == 1.0 for w in special[k]):
+                del special[k]
+        self._n -= len(keys)
         return out
 
     def peek_weights(self, keys) -> np.ndarray:
         """The weights ``remove(keys)`` would return, without removing."""
-        taken = Counter()
-        out = np.empty(len(keys))
-        for i, k in enumerate(keys):
-            taken[k] += 1
-            out[i] = self._weights[k][-taken[k]]
+        out = np.ones(len(keys))
+        special = self._weights
+        if special:
+            taken: Counter = Counter()
+            for i, k in enumerate(keys):
+                held = special.get(k)
+                if held is not None:
+                    taken[k] += 1
+                    out[i] = held[-taken[k]]
         return out
 
     def counter(self) -> Counter:
         """Fingerprint -> number of copies held."""
-        return Counter({k: len(v) for k, v in self._weights.items()})
+        return Counter(self._count)

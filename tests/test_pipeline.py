@@ -16,17 +16,11 @@ from sklearn.pipeline import make_pipeline as sk_make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from sklearn_unlearn import UnlearningClassifier
-from sklearn_unlearn._base import BaseUnlearner
 from sklearn_unlearn._fingerprint import fingerprint_rows
 from sklearn_unlearn.datasets import load_german_credit
 from sklearn_unlearn.methods import Newton
 from sklearn_unlearn.pipeline import UnlearnPipeline, make_pipeline
 from sklearn_unlearn.preprocessing import PreprocessingStateWarning
-
-HOOK = "feature_map" in inspect.signature(BaseUnlearner._update).parameters
-needs_hook = pytest.mark.skipif(
-    not HOOK, reason="BaseUnlearner._update has no feature_map yet"
-)
 
 
 class RefitOnRetain(ClassifierMixin, BaseEstimator):
@@ -321,7 +315,6 @@ def test_no_preprocessing_and_encoder_only(credit):
     pickle.loads(pickle.dumps(pipe))
 
 
-@needs_hook
 def test_end_to_end_german_credit(credit):
     """Scaler and one-hot encoder before UnlearningClassifier, 2% forgotten."""
     X, y, num, cat = credit
@@ -363,7 +356,6 @@ def test_end_to_end_german_credit(credit):
     assert err < 3e-4
 
 
-@needs_hook
 def test_weighted_pipeline(credit):
     X, y, num, _ = credit
     Xn = X[num]

@@ -325,14 +325,22 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         return X, y, w
 
     def _update(
-        self, operation, remove, add, retain, feature_map=None, notes=(), row_keys=None
+        self,
+        operation,
+        remove,
+        add,
+        retain,
+        feature_map=None,
+        notes=(),
+        row_keys=None,
+        started=None,
     ):
         """Apply one request; a wrapped pipeline downdates its preprocessing first."""
         if self._wraps_pipeline and feature_map is None:
             check_is_fitted(self)
             return self._update_through_preprocessing(operation, remove, add, retain)
         return self._update_model(
-            operation, remove, add, retain, feature_map, notes, row_keys
+            operation, remove, add, retain, feature_map, notes, row_keys, started
         )
 
     def _update_through_preprocessing(self, operation, remove, add, retain):
@@ -372,7 +380,15 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         return (X, self._validate_y(t[1], _num_samples(X)), t[2])
 
     def _update_model(
-        self, operation, remove, add, retain, feature_map=None, notes=(), row_keys=None
+        self,
+        operation,
+        remove,
+        add,
+        retain,
+        feature_map=None,
+        notes=(),
+        row_keys=None,
+        started=None,
     ):
         """Apply one request atomically (the engine behind every front door).
 
@@ -385,7 +401,7 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         """
         row_keys = row_keys or {}
         check_is_fitted(self)
-        t0 = time.perf_counter()
+        t0 = time.perf_counter() if started is None else started
         adapter = self.adapter_
         empty = (np.zeros((0, adapter.n_features_in_)), np.zeros(0), None)
         # 1. validate every input before touching anything

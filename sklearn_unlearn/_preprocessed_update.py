@@ -19,6 +19,7 @@ the fingerprints' changes) once the model's update succeeded.
 from __future__ import annotations
 
 import inspect
+import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -140,6 +141,8 @@ def update_through_preprocessing(
 ) -> PreprocessedUpdate:
     """Check a request on raw rows, downdate the preprocessing, update the model.
 
+    The ledger entry's duration covers all of it (``started`` is passed on).
+
     Parameters
     ----------
     preprocessor : fitted transformer or None
@@ -174,6 +177,7 @@ def update_through_preprocessing(
     TypeError
         If ``update_model`` takes no ``feature_map`` but the features moved.
     """
+    started = time.perf_counter()
     # 1. check the request on the raw rows, before anything changes
     n_r = n_a = 0
     keys_r = keys_a = np.zeros(0, dtype=object)
@@ -237,7 +241,7 @@ def update_through_preprocessing(
         remove=features(remove),
         add=features(add),
         retain=features(retain),
-        **_hook_kwargs(update_model, M, notes, keys),
+        **_hook_kwargs(update_model, M, notes, keys, started),
     )
     return PreprocessedUpdate(
         preprocessor=new_pre,
@@ -251,7 +255,7 @@ def update_through_preprocessing(
     )
 
 
-def _hook_kwargs(update_model, M, notes, row_keys):
+def _hook_kwargs(update_model, M, notes, row_keys, started=None):
     """The keywords ``update_model`` takes, refusing to drop a feature map."""
     params = inspect.signature(update_model).parameters
     var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
@@ -268,6 +272,8 @@ def _hook_kwargs(update_model, M, notes, row_keys):
         kwargs["feature_map"] = M
     if "notes" in params or var_kw:
         kwargs["notes"] = list(notes)
+    if "started" in params or var_kw:
+        kwargs["started"] = started
     if row_keys is not None:
         if "row_keys" not in params and not var_kw:
             raise TypeError(  # pragma: no cover - _set_row_keys implies row_keys

@@ -43,6 +43,27 @@ class UnlearningBudgetWarning(UserWarning):
     """The accumulated error bound passed ``error_budget``: only a retrain is honest."""
 
 
+def _delegate(name: str, summary: str, returns: str):
+    """A method that validates ``X`` and calls the fitted wrapped model's ``name``."""
+
+    def method(self, X):
+        check_is_fitted(self)
+        return getattr(self.estimator_, name)(self._validate_X(X, reset=False))
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"""{summary} the (updated) wrapped model.
+
+        Parameters
+        ----------
+        X : {{array-like, sparse matrix}} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        {returns}
+        """
+    return available_if(_estimator_has(name))(method)
+
+
 def _estimator_has(attr):
     def check(self):
         if hasattr(self, "estimator_"):
@@ -539,20 +560,7 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         )
 
     # -------------------------------------------------------------- predict
-    @available_if(_estimator_has("predict"))
-    def predict(self, X):
-        """Predict with the (updated) wrapped model.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self)
-        return self.estimator_.predict(self._validate_X(X, reset=False))
+    predict = _delegate("predict", "Predict with", "ndarray of shape (n_samples,)")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import ClassifierMixin
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseUnlearner, _estimator_has
+from ._base import BaseUnlearner, _delegate
 
 __all__ = ["UnlearningClassifier"]
 
@@ -80,47 +78,18 @@ class UnlearningClassifier(ClassifierMixin, BaseUnlearner):
                 "class; a classifier needs samples of at least 2 classes."
             )
 
-    @available_if(_estimator_has("predict_proba"))
-    def predict_proba(self, X):
-        """Class probabilities of the (updated) wrapped model.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-        """
-        check_is_fitted(self)
-        return self.estimator_.predict_proba(self._validate_X(X, reset=False))
-
-    @available_if(_estimator_has("predict_log_proba"))
-    def predict_log_proba(self, X):
-        """Log class probabilities of the (updated) wrapped model.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-        """
-        check_is_fitted(self)
-        return self.estimator_.predict_log_proba(self._validate_X(X, reset=False))
-
-    @available_if(_estimator_has("decision_function"))
-    def decision_function(self, X):
-        """Decision function of the (updated) wrapped model.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,) or (n_samples, n_classes)
-        """
-        check_is_fitted(self)
-        return self.estimator_.decision_function(self._validate_X(X, reset=False))
+    predict_proba = _delegate(
+        "predict_proba",
+        "Class probabilities of",
+        "ndarray of shape (n_samples, n_classes)",
+    )
+    predict_log_proba = _delegate(
+        "predict_log_proba",
+        "Log class probabilities of",
+        "ndarray of shape (n_samples, n_classes)",
+    )
+    decision_function = _delegate(
+        "decision_function",
+        "Decision function of",
+        "ndarray of shape (n_samples,) or (n_samples, n_classes)",
+    )

@@ -1,0 +1,582 @@
+"""Exact derivatives of fitted skorch nets, computed in torch with ``torch.func``.
+
+skorch trains, batch after batch, the **mean** of its criterion over the rows
+of the batch, and the optimizer adds ``weight_decay * theta`` to the gradient
+(``SGD``, ``Adam``; ``AdamW``'s decoupled decay is treated the same way, which
+is exact for its fixed points up to the learning-rate factor it folds in).
+Over ``n`` rows with weights ``c_i`` that is, in this package's "sum" scaling,
+
+    J(theta) = sum_i c_i l_i(theta) + (wd * sum_i c_i) / 2 * ||theta||^2
+
+the mean-scaled form of the generalised linear models (``mean_scaled=True``,
+``penalty_strength(total_weight) = wd * total_weight``). The per-row loss
+``l_i`` is the net's criterion with ``reduction='none'`` semantics, exactly as
+skorch's ``get_loss`` evaluates it on the module's output ``out_i``:
+
+==========================  ===========================================================
+criterion                   ``l_i``
+==========================  ===========================================================
+``CrossEntropyLoss``        cross-entropy of the logits ``out_i`` (label smoothing ok)
+``NLLLoss``                 ``-log(out_i[y_i] + eps)`` for a ``NeuralNetClassifier``
+                            (its module returns probabilities, skorch takes the log);
+                            ``-out_i[y_i]`` (log-probabilities) for a plain ``NeuralNet``
+``BCEWithLogitsLoss``       binary cross-entropy of the logit (``NeuralNetBinaryClassifier``)
+``MSELoss``                 ``mean_k (out_ik - y_ik)^2`` (the mean over outputs, as skorch)
+==========================  ===========================================================
+
+This module needs torch; it is not imported by any package ``__init__``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, grad, jvp, vjp, vmap
+
+__all__ = ["SkorchAdapter"]
+
+_SUPPORTED_CRITERIA = (nn.CrossEntropyLoss, nn.NLLLoss, nn.BCEWithLogitsLoss, nn.MSELoss)
+
+
+def _stock_methods():
+    """skorch's own ``get_loss``/``infer``: anything else changes the objective."""
+    from skorch import NeuralNet, NeuralNetBinaryClassifier, NeuralNetClassifier
+
+    get_loss = {NeuralNet.get_loss, NeuralNetClassifier.get_loss}
+    infer = {NeuralNet.infer, NeuralNetBinaryClassifier.infer}
+    return get_loss, infer
+
+
+class SkorchAdapter:
+    """The math of one fitted skorch net (or its ``torch.nn.Module``), no data inside.
+
+    The adapter holds a reference to the net to know its module's structure,
+    criterion and weight decay; parameter values always come from the
+    ``theta`` argument and rows from ``X, y``. Every computation runs in the
+    module's ``eval()`` mode (no dropout, no batch-norm statistics updates) on
+    the parameters' device and dtype; the previous mode is restored after.
+    Nothing is written to the module's parameters (no ``.grad``), except by
+    :meth:`set_theta`. See the module docstring for the objective.
+
+    Parameters
+    ----------
+    net : skorch ``NeuralNet``
+        An initialised (fitted) ``NeuralNetClassifier``,
+        ``NeuralNetBinaryClassifier``, ``NeuralNetRegressor`` or ``NeuralNet``
+        whose criterion is ``CrossEntropyLoss``, ``NLLLoss``,
+        ``BCEWithLogitsLoss`` or ``MSELoss`` with ``reduction='mean'`` and no
+        class weights, and whose ``get_loss``/``infer`` are skorch's own.
+    chunk_size : int, default=4096
+        Rows processed at once, which bounds the memory used whatever ``n``.
+
+    Attributes
+    ----------
+    criterion : {"ce", "nll", "bce", "mse"}
+        The per-row loss (see the module docstring).
+    weight_decay : float
+        The largest ``weight_decay`` of the optimizer's parameter groups.
+    n_params : int
+        Number of trainable (``requires_grad``) parameters, the length of ``theta``.
+    param_names : list of str
+        Names of the trainable parameters, in ``theta``'s order.
+    mean_scaled : bool
+        Always True: the penalty in our scaling is ``wd * total_weight``.
+    is_quadratic : bool
+        Always False.
+    dtype, device : torch.dtype, torch.device
+        Those of the module's parameters; ``theta`` and rows are cast to them.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skorch import NeuralNetRegressor
+    >>> from sklearn_unlearn.adapters._torch import SkorchAdapter
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> net = NeuralNetRegressor(torch.nn.Linear(2, 1), max_epochs=0,
+    ...                          optimizer__weight_decay=0.1).initialize()
+    >>> adapter = SkorchAdapter(net)
+    >>> X, y = torch.randn(5, 2), torch.randn(5, 1)
+    >>> theta = adapter.get_theta(net)
+    >>> mean_loss = adapter.loss_value(theta, X, y) / 5
+    >>> bool(torch.isclose(mean_loss, net.get_loss(net.infer(X), y)))
+    True
+    >>> adapter.per_sample_gradients_dense(theta, X, y).shape
+    torch.Size([5, 3])
+    """
+
+    def __init__(self, net, *, chunk_size: int = 4096):
+        if not hasattr(net, "check_is_fitted") or not hasattr(net, "module"):
+            raise TypeError(
+                f"{type(net).__name__} is not a skorch net; SkorchAdapter needs a "
+                "NeuralNetClassifier, NeuralNetBinaryClassifier or NeuralNetRegressor."
+            )
+        net.check_is_fitted()
+        get_loss, infer = _stock_methods()
+        name = type(net).__name__
+        if type(net).get_loss not in get_loss or type(net).infer not in infer:
+            raise TypeError(
+                f"{name} overrides get_loss or infer, so its training objective "
+                "is unknown to SkorchAdapter; use skorch's own methods."
+            )
+        crit = net.criterion_
+        if not isinstance(crit, _SUPPORTED_CRITERIA):
+            raise TypeError(
+                f"criterion {type(crit).__name__} is not supported; supported are "
+                "CrossEntropyLoss, NLLLoss, BCEWithLogitsLoss and MSELoss."
+            )
+        if getattr(crit, "reduction", "mean") != "mean":
+            raise ValueError(
+                f"criterion reduction={crit.reduction!r}: only 'mean' (skorch's "
+                "default) has an objective independent of the batch size."
+            )
+        for attr in ("weight", "pos_weight"):
+            if getattr(crit, attr, None) is not None:
+                raise ValueError(
+                    f"{type(crit).__name__}({attr}=...) is not supported: class "
+                    "weights change the mean's normaliser; pass row weights instead."
+                )
+        from skorch import NeuralNetClassifier
+
+        if isinstance(crit, nn.CrossEntropyLoss):
+            self.criterion = "ce"
+            self.label_smoothing = float(crit.label_smoothing)
+        elif isinstance(crit, nn.NLLLoss):
+            self.criterion = "nll"
+        elif isinstance(crit, nn.BCEWithLogitsLoss):
+            self.criterion = "bce"
+        else:
+            self.criterion = "mse"
+        self._log_output = self.criterion == "nll" and isinstance(
+            net, NeuralNetClassifier
+        )
+        self.model_name = name
+        self.chunk_size = int(chunk_size)
+        if self.chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
+        self.mean_scaled = True
+        self.is_quadratic = False
+        self._net = net
+        named = [(k, p) for k, p in net.module_.named_parameters() if p.requires_grad]
+        if not named:
+            raise ValueError(f"{name}'s module has no trainable parameters.")
+        dtypes = {p.dtype for _, p in named}
+        devices = {p.device for _, p in named}
+        if len(dtypes) > 1 or len(devices) > 1:
+            raise ValueError(
+                "all trainable parameters must share one dtype and device; got "
+                f"{sorted(map(str, dtypes))} on {sorted(map(str, devices))}."
+            )
+        self.dtype, self.device = dtypes.pop(), devices.pop()
+        self.param_names = [k for k, _ in named]
+        self._shapes = [tuple(p.shape) for _, p in named]
+        self._numels = [p.numel() for _, p in named]
+        self.n_params = int(sum(self._numels))
+        wd = self._param_weight_decay(net, named)
+        self.weight_decay = float(max(wd))
+        scale = self.weight_decay if self.weight_decay > 0 else 1.0
+        self._mask = torch.cat(
+            [
+                torch.full((m,), w / scale, dtype=self.dtype, device=self.device)
+                for m, w in zip(self._numels, wd, strict=True)
+            ]
+        )
+
+    # ------------------------------------------------------------------ layout
+    @staticmethod
+    def _param_weight_decay(net, named) -> list[float]:
+        """Each trainable parameter's weight decay, from the optimizer's groups."""
+        opt = getattr(net, "optimizer_", None)
+        if opt is None or not hasattr(opt, "param_groups"):
+            default = float(getattr(net, "optimizer__weight_decay", 0.0) or 0.0)
+            return [default] * len(named)
+        by_id = {}
+        for group in opt.param_groups:
+            for p in group["params"]:
+                by_id[id(p)] = float(group.get("weight_decay", 0.0) or 0.0)
+        # a parameter in no group is never updated: its decay is irrelevant
+        return [by_id.get(id(p), 0.0) for _, p in named]
+
+    def _check_module(self):
+        module = self._net.module_
+        shapes = [
+            tuple(p.shape) for _, p in module.named_parameters() if p.requires_grad
+        ]
+        if shapes != self._shapes:
+            raise ValueError(
+                "the net's module changed since the adapter was built (it was "
+                "re-initialised); build a new SkorchAdapter."
+            )
+        return module
+
+    def get_theta(self, net) -> torch.Tensor:
+        """Flat, detached copy of the net's trainable parameters.
+
+        Parameters
+        ----------
+        net : skorch net
+            The net the adapter was built from (or one with the same module).
+
+        Returns
+        -------
+        theta : torch.Tensor of shape (n_params,)
+        """
+        params = [p for p in net.module_.parameters() if p.requires_grad]
+        return torch.cat([p.detach().reshape(-1) for p in params]).clone()
+
+    def set_theta(self, net, theta) -> None:
+        """Write ``theta`` into ``net.module_``'s parameters, in place, under no_grad.
+
+        Parameters
+        ----------
+        net : skorch net
+        theta : array-like of shape (n_params,)
+            Cast to each parameter's dtype and device.
+        """
+        theta = torch.as_tensor(theta).detach().reshape(-1)
+        if theta.numel() != self.n_params:
+            raise ValueError(
+                f"theta has {theta.numel()} entries; the module has {self.n_params}."
+            )
+        params = [p for p in net.module_.parameters() if p.requires_grad]
+        with torch.no_grad():
+            for p, t in zip(params, theta.split(self._numels), strict=True):
+                p.copy_(t.reshape(p.shape).to(dtype=p.dtype, device=p.device))
+
+    @property
+    def penalty_mask(self) -> torch.Tensor:
+        """Weight decay of each entry of ``theta`` over :attr:`weight_decay`.
+
+        All ones unless the optimizer's parameter groups use different decays
+        (0 for a group without decay).
+        """
+        return self._mask.clone()
+
+    def penalty_strength(self, total_weight: float) -> float:
+        """``lam = weight_decay * total_weight`` for rows of that total weight."""
+        return self.weight_decay * float(total_weight)
+
+    def penalty_gradient(self, theta, total_weight: float) -> torch.Tensor:
+        """Gradient of ``lam/2 * sum_j mask_j theta_j^2``."""
+        theta = self._as_theta(theta)
+        return self.penalty_strength(total_weight) * self._mask * theta
+
+    # ---------------------------------------------------------------- plumbing
+    def _as_theta(self, theta) -> torch.Tensor:
+        t = torch.as_tensor(theta).detach().to(dtype=self.dtype, device=self.device)
+        t = t.reshape(-1)
+        if t.numel() != self.n_params:
+            raise ValueError(
+                f"theta has {t.numel()} entries; the module has {self.n_params}."
+            )
+        return t
+
+    def _as_x(self, X) -> torch.Tensor:
+        X = torch.as_tensor(np.asarray(X) if not torch.is_tensor(X) else X)
+        X = X.to(device=self.device)
+        return X.to(self.dtype) if X.is_floating_point() else X
+
+    def _as_y(self, y, n: int) -> torch.Tensor:
+        y = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y)
+        y = y.to(device=self.device)
+        y = y.long() if self.criterion in ("ce", "nll") else y.to(self.dtype)
+        if y.shape[0] != n:
+            raise ValueError(f"X has {n} rows but y has {y.shape[0]}.")
+        return y
+
+    def _as_c(self, c, n: int) -> torch.Tensor:
+        if c is None:
+            return torch.ones(n, dtype=self.dtype, device=self.device)
+        c = torch.as_tensor(c).to(dtype=self.dtype, device=self.device).reshape(-1)
+        if c.shape[0] != n:
+            raise ValueError(f"X has {n} rows but c has {c.shape[0]}.")
+        return c
+
+    def _prepare(self, X, y, c=None):
+        X = self._as_x(X)
+        n = X.shape[0]
+        return X, self._as_y(y, n), self._as_c(c, n)
+
+    def _slices(self, n: int, size: int | None = None) -> Iterator[slice]:
+        size = self.chunk_size if size is None else size
+        for start in range(0, n, size):
+            yield slice(start, min(start + size, n))
+
+    @contextlib.contextmanager
+    def _eval_mode(self):
+        """Evaluate in eval mode, restoring every submodule's previous mode."""
+        module = self._check_module()
+        modes = [(m, m.training) for m in module.modules()]
+        module.eval()
+        try:
+            yield module
+        finally:
+            for m, mode in modes:
+                m.training = mode
+
+    def _params(self, theta) -> dict:
+        return {
+            k: t.view(s)
+            for k, t, s in zip(
+                self.param_names, theta.split(self._numels), self._shapes, strict=True
+            )
+        }
+
+    def _scores(self, module, theta, X) -> torch.Tensor:
+        """The "logits" ``s`` on which the loss is convex, shape (m, K)."""
+        out = functional_call(module, self._params(theta), (X,))
+        if isinstance(out, tuple):  # skorch uses the first output
+            out = out[0]
+        s = out.reshape(X.shape[0], -1)
+        if self.criterion == "bce" and s.shape[1] != 1:
+            raise ValueError(
+                f"a binary net must return (n,) or (n, 1) outputs, got {tuple(out.shape)}."
+            )
+        if self._log_output:  # skorch's NeuralNetClassifier.get_loss
+            s = torch.log(s + torch.finfo(s.dtype).eps)
+        return s
+
+    def _row_losses(self, s, y) -> torch.Tensor:
+        """Per-row losses ``l_i`` from the scores, shape (m,)."""
+        F = nn.functional
+        if self.criterion == "ce":
+            return F.cross_entropy(
+                s, y, reduction="none", label_smoothing=self.label_smoothing
+            )
+        if self.criterion == "nll":
+            return F.nll_loss(s, y, reduction="none")
+        if self.criterion == "bce":
+            return F.binary_cross_entropy_with_logits(
+                s[:, 0], y.reshape(-1), reduction="none"
+            )
+        return ((s - y.reshape(s.shape)) ** 2).mean(dim=1)
+
+    def _output_hessian(self, s) -> torch.Tensor:
+        """Closed-form ``d^2 l_i / d s_i^2``, shape (m, K, K).
+
+        For ``nll`` the scores (log-probabilities) are treated as logits of a
+        cross-entropy, which equals the loss up to a constant when the
+        probabilities sum to one; the linear ``-s_y`` has no curvature.
+        """
+        if self.criterion in ("ce", "nll"):
+            p = torch.softmax(s, dim=1)
+            return torch.diag_embed(p) - p.unsqueeze(2) * p.unsqueeze(1)
+        if self.criterion == "bce":
+            p = torch.sigmoid(s)
+            return (p * (1 - p)).unsqueeze(2)
+        K = s.shape[1]
+        eye = torch.eye(K, dtype=s.dtype, device=s.device)
+        return (2.0 / K) * eye.expand(s.shape[0], K, K)
+
+    def _weighted_loss(self, module, X, y, c):
+        def f(theta):
+            return (c * self._row_losses(self._scores(module, theta, X), y)).sum()
+
+        return f
+
+    # ------------------------------------------------------------ derivatives
+    def loss_value(self, theta, X, y, c=None) -> torch.Tensor:
+        """Weighted data term ``sum_i c_i l_i(theta)`` (no penalty).
+
+        Parameters
+        ----------
+        theta : array-like of shape (n_params,)
+        X : array-like or tensor of shape (n, ...)
+            Rows as the module takes them (floating rows are cast to the dtype).
+        y : array-like or tensor of shape (n,) or (n, k)
+        c : array-like of shape (n,), default=None
+            Row weights; ones when None.
+
+        Returns
+        -------
+        value : torch.Tensor (0-d)
+        """
+        theta = self._as_theta(theta)
+        X, y, c = self._prepare(X, y, c)
+        total = torch.zeros((), dtype=self.dtype, device=self.device)
+        with self._eval_mode() as module, torch.no_grad():
+            for sl in self._slices(X.shape[0]):
+                total = total + self._weighted_loss(module, X[sl], y[sl], c[sl])(theta)
+        return total
+
+    def per_sample_gradients(self, theta, X, y) -> Iterator[torch.Tensor]:
+        """Per-row gradients ``grad l_i(theta)``, streamed in chunks.
+
+        Uses ``torch.func.vmap(grad(l))`` over ``functional_call``.
+
+        Parameters
+        ----------
+        theta : array-like of shape (n_params,)
+        X, y : rows and targets, see :meth:`loss_value`.
+
+        Yields
+        ------
+        G : torch.Tensor of shape (m, n_params)
+            The gradients of ``chunk_size`` rows (the last chunk may be shorter).
+        """
+        theta = self._as_theta(theta)
+        X, y, _ = self._prepare(X, y)
+        with self._eval_mode() as module:
+
+            def row_loss(t, x, yi):
+                s = self._scores(module, t, x.unsqueeze(0))
+                return self._row_losses(s, yi.unsqueeze(0))[0]
+
+            per_row = vmap(grad(row_loss), in_dims=(None, 0, 0))
+            for sl in self._slices(X.shape[0]):
+                yield per_row(theta, X[sl], y[sl]).detach()
+
+    def per_sample_gradients_dense(self, theta, X, y) -> torch.Tensor:
+        """All per-row gradients as one (n, n_params) tensor (small ``n`` only)."""
+        chunks = list(self.per_sample_gradients(theta, X, y))
+        if not chunks:
+            return torch.zeros((0, self.n_params), dtype=self.dtype, device=self.device)
+        return torch.cat(chunks)
+
+    def gradient(self, theta, X, y, c=None) -> torch.Tensor:
+        """Gradient of ``sum_i c_i l_i(theta)`` (no penalty), chunked over rows.
+
+        Returns
+        -------
+        g : torch.Tensor of shape (n_params,)
+        """
+        theta = self._as_theta(theta)
+        X, y, c = self._prepare(X, y, c)
+        g = torch.zeros_like(theta)
+        with self._eval_mode() as module:
+            for sl in self._slices(X.shape[0]):
+                g += grad(self._weighted_loss(module, X[sl], y[sl], c[sl]))(theta)
+        return g.detach()
+
+    def hvp(self, theta, X, y, c, v) -> torch.Tensor:
+        """Hessian-vector product of ``sum_i c_i l_i``, forward-over-reverse.
+
+        Parameters
+        ----------
+        theta : array-like of shape (n_params,)
+        X, y : rows and targets, see :meth:`loss_value`.
+        c : array-like of shape (n,) or None
+            Row weights.
+        v : array-like of shape (n_params,)
+
+        Returns
+        -------
+        Hv : torch.Tensor of shape (n_params,)
+        """
+        theta, v = self._as_theta(theta), self._as_theta(v)
+        X, y, c = self._prepare(X, y, c)
+        out = torch.zeros_like(theta)
+        with self._eval_mode() as module:
+            for sl in self._slices(X.shape[0]):
+                f = self._weighted_loss(module, X[sl], y[sl], c[sl])
+                out += jvp(grad(f), (theta,), (v,))[1]
+        return out.detach()
+
+    def gnvp(self, theta, X, y, c, v) -> torch.Tensor:
+        """Gauss-Newton product ``sum_i c_i J_i^T H_i J_i v``.
+
+        ``J_i`` is the Jacobian of row ``i``'s scores (logits; log-probabilities
+        for ``NLLLoss``) and ``H_i`` the closed-form Hessian of the loss in
+        them: ``diag(p) - p p^T`` (softmax), ``p (1 - p)`` (sigmoid),
+        ``2/K I`` (mean squared error over ``K`` outputs). ``J v`` by
+        ``torch.func.jvp``, ``J^T u`` by ``torch.func.vjp``.
+
+        Parameters
+        ----------
+        theta, X, y, c, v : see :meth:`hvp`.
+
+        Returns
+        -------
+        Gv : torch.Tensor of shape (n_params,)
+        """
+        theta, v = self._as_theta(theta), self._as_theta(v)
+        X, y, c = self._prepare(X, y, c)
+        out = torch.zeros_like(theta)
+        with self._eval_mode() as module:
+            for sl in self._slices(X.shape[0]):
+                Xc = X[sl]
+
+                def scores(t, Xc=Xc):
+                    return self._scores(module, t, Xc)
+
+                s, Jv = jvp(scores, (theta,), (v,))
+                H = self._output_hessian(s.detach())
+                u = c[sl].unsqueeze(1) * torch.einsum("mkl,ml->mk", H, Jv)
+                _, pullback = vjp(scores, theta)
+                out += pullback(u)[0]
+        return out.detach()
+
+    def fisher_vp(self, theta, X, y, c, v) -> torch.Tensor:
+        """Empirical Fisher product ``sum_i c_i g_i (g_i . v)``, chunked.
+
+        Parameters
+        ----------
+        theta, X, y, c, v : see :meth:`hvp`.
+
+        Returns
+        -------
+        Fv : torch.Tensor of shape (n_params,)
+        """
+        theta, v = self._as_theta(theta), self._as_theta(v)
+        X, y, c = self._prepare(X, y, c)
+        out = torch.zeros_like(theta)
+        start = 0
+        for G in self.per_sample_gradients(theta, X, y):
+            cc = c[start : start + G.shape[0]]
+            start += G.shape[0]
+            out += G.T @ (cc * (G @ v))
+        return out
+
+    def _dense_rows(self, k: int) -> int:
+        """Rows per block so that a (rows, k, n_params) block stays ~2**24 entries."""
+        return max(1, min(self.chunk_size, 2**24 // max(1, k * self.n_params)))
+
+    def hessian(self, theta, X, y, c=None) -> torch.Tensor:
+        """Dense Hessian of ``sum_i c_i l_i`` (small nets), by ``torch.func.hessian``.
+
+        Returns
+        -------
+        H : torch.Tensor of shape (n_params, n_params)
+        """
+        theta = self._as_theta(theta)
+        X, y, c = self._prepare(X, y, c)
+        p = self.n_params
+        H = torch.zeros((p, p), dtype=self.dtype, device=self.device)
+        with self._eval_mode() as module:
+            for sl in self._slices(X.shape[0], self._dense_rows(1)):
+                f = self._weighted_loss(module, X[sl], y[sl], c[sl])
+                H += torch.func.hessian(f)(theta)
+        return H.detach()
+
+    def gauss_newton(self, theta, X, y, c=None) -> torch.Tensor:
+        """Dense Gauss-Newton matrix ``sum_i c_i J_i^T H_i J_i`` (see :meth:`gnvp`).
+
+        Built from score Jacobians (``torch.func.jacrev``) over row blocks.
+
+        Returns
+        -------
+        G : torch.Tensor of shape (n_params, n_params)
+        """
+        theta = self._as_theta(theta)
+        X, y, c = self._prepare(X, y, c)
+        p = self.n_params
+        G = torch.zeros((p, p), dtype=self.dtype, device=self.device)
+        if X.shape[0] == 0:
+            return G
+        with self._eval_mode() as module:
+            k = self._scores(module, theta, X[:1]).shape[1]
+            for sl in self._slices(X.shape[0], self._dense_rows(k)):
+                Xc = X[sl]
+
+                def scores(t, Xc=Xc):
+                    return self._scores(module, t, Xc)
+
+                J = torch.func.jacrev(scores)(theta)  # (m, K, p)
+                H = self._output_hessian(scores(theta))
+                HJ = torch.einsum("mkl,mlp->mkp", H, J)
+                G += torch.einsum("m,mkq,mkp->qp", c[sl], J, HJ)
+        return G.detach()

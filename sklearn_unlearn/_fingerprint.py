@@ -41,6 +41,13 @@ def fingerprint_rows(X, y) -> np.ndarray:
     """
     n = len(y)
     Y = np.asarray(y).reshape(n, -1)
+    if hasattr(X, "toarray") and X.shape[0] > _SPARSE_CHUNK:
+        # densify a few rows at a time: memory stays bounded for wide data
+        parts = [
+            fingerprint_rows(X[i : i + _SPARSE_CHUNK], Y[i : i + _SPARSE_CHUNK])
+            for i in range(0, n, _SPARSE_CHUNK)
+        ]
+        return np.concatenate(parts)
     A = None
     if not isinstance(X, pd.DataFrame | pd.Series) and Y.dtype.kind in "biuf":
         Xa = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
@@ -69,6 +76,7 @@ def fingerprint_rows(X, y) -> np.ndarray:
     return out
 
 
+_SPARSE_CHUNK = 4096
 _KEYS = ("sklearn-unlearn1", "sklearn-unlearn2")  # 16 bytes each, as pandas wants
 
 

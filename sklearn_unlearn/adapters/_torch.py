@@ -30,16 +30,31 @@ This module needs torch; it is not imported by any package ``__init__``.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call, grad, jvp, vjp, vmap
+from torch.func import functional_call, grad, vjp, vmap
 
 __all__ = ["SkorchAdapter"]
 
-_SUPPORTED_CRITERIA = (nn.CrossEntropyLoss, nn.NLLLoss, nn.BCEWithLogitsLoss, nn.MSELoss)
+_SUPPORTED_CRITERIA = (
+    nn.CrossEntropyLoss,
+    nn.NLLLoss,
+    nn.BCEWithLogitsLoss,
+    nn.MSELoss,
+)
+
+
+def jvp(func, primals, tangents):
+    """``torch.func.jvp``, silencing torch's own one-time ``jit.script`` notice."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=".*torch.jit.script.*", category=DeprecationWarning
+        )
+        return torch.func.jvp(func, primals, tangents)
 
 
 def _stock_methods():
@@ -370,7 +385,7 @@ class SkorchAdapter:
             return (p * (1 - p)).unsqueeze(2)
         K = s.shape[1]
         eye = torch.eye(K, dtype=s.dtype, device=s.device)
-        return (2.0 / K) * eye.expand(s.shape[0], K, K)
+        return (1.0 / K) * eye.expand(s.shape[0], K, K)
 
     def _weighted_loss(self, module, X, y, c):
         def f(theta):

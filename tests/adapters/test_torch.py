@@ -147,7 +147,7 @@ def test_gradient_and_loss_match_autograd(case):
 def test_hvp_and_hessian_match_autograd_hessian(case):
     kind, net, adapter, theta, X, y, c, v = case
     H_ref = torch.autograd.functional.hessian(
-        lambda t: (c * ref_row_losses(net, t, X, y)).sum(), theta
+        lambda t: (c * ref_row_losses(net, t, X, y)).sum(), theta, vectorize=True
     )
     torch.testing.assert_close(adapter.hvp(theta, X, y, c, v), H_ref @ v)
     H = adapter.hessian(theta, X, y, c)
@@ -157,7 +157,9 @@ def test_hvp_and_hessian_match_autograd_hessian(case):
 
 def test_gnvp_and_gauss_newton_match_explicit_jthj(case):
     kind, net, adapter, theta, X, y, c, v = case
-    J = torch.autograd.functional.jacobian(lambda t: ref_scores(net, t, X), theta)
+    J = torch.autograd.functional.jacobian(
+        lambda t: ref_scores(net, t, X), theta, vectorize=True
+    )
     s = ref_scores(net, theta, X)
     G_ref = torch.zeros(adapter.n_params, adapter.n_params, dtype=theta.dtype)
     for i in range(N):
@@ -174,7 +176,9 @@ def test_gnvp_and_gauss_newton_match_explicit_jthj(case):
 def test_fisher_vp_matches_explicit(case):
     kind, net, adapter, theta, X, y, c, v = case
     G = ref_per_sample(net, X, y)
-    torch.testing.assert_close(adapter.fisher_vp(theta, X, y, c, v), G.T @ (c * (G @ v)))
+    torch.testing.assert_close(
+        adapter.fisher_vp(theta, X, y, c, v), G.T @ (c * (G @ v))
+    )
 
 
 @pytest.mark.parametrize("kind", ["clf_ce", "clf_nll", "binary", "regressor"])
@@ -342,7 +346,7 @@ def test_float32_net():
     torch.testing.assert_close(g, g_ref, rtol=1e-4, atol=1e-5)
     v = torch.ones_like(theta)
     H_ref = torch.autograd.functional.hessian(
-        lambda t: (c32 * ref_row_losses(net, t, X32, y)).sum(), theta
+        lambda t: (c32 * ref_row_losses(net, t, X32, y)).sum(), theta, vectorize=True
     )
     torch.testing.assert_close(adapter.hvp(theta, X, y, c, v), H_ref @ v, **_tol32())
     G = ref_per_sample(net, X32, y)

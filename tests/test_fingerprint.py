@@ -182,3 +182,16 @@ def test_add_requires_one_weight_per_key():
     ms = RowMultiset()
     with pytest.raises(ValueError):
         ms.add(["a", "b"], [1.0])
+
+
+def test_sparse_rows_hash_like_dense_rows_even_in_chunks():
+    import scipy.sparse as sp
+
+    from sklearn_unlearn import _fingerprint
+
+    X = sp.random(_fingerprint._SPARSE_CHUNK + 7, 6, density=0.3, random_state=0)
+    X = X.tocsr()
+    y = np.arange(X.shape[0]) % 3
+    np.testing.assert_array_equal(
+        fingerprint_rows(X, y), fingerprint_rows(X.toarray(), y)
+    )

@@ -382,10 +382,10 @@ class SkorchAdapter:
             return torch.diag_embed(p) - p.unsqueeze(2) * p.unsqueeze(1)
         if self.criterion == "bce":
             p = torch.sigmoid(s)
-            return (p * (1 - p)).unsqueeze(2)
+            return p.unsqueeze(2)
         K = s.shape[1]
         eye = torch.eye(K, dtype=s.dtype, device=s.device)
-        return (1.0 / K) * eye.expand(s.shape[0], K, K)
+        return (2.0 / K) * eye.expand(s.shape[0], K, K)
 
     def _weighted_loss(self, module, X, y, c):
         def f(theta):

@@ -2,8 +2,9 @@
 
 skorch trains, batch after batch, the **mean** of its criterion over the rows
 of the batch, and the optimizer adds ``weight_decay * theta`` to the gradient
-(``SGD``, ``Adam``; ``AdamW``'s decoupled decay is treated the same way, which
-is exact for its fixed points up to the learning-rate factor it folds in).
+(``SGD``, ``Adam``). ``AdamW``'s decoupled decay is read and treated the same
+way; that is an approximation, since AdamW's stationary points do not in
+general satisfy ``grad + wd * theta = 0``.
 Over ``n`` rows with weights ``c_i`` that is, in this package's "sum" scaling,
 
     J(theta) = sum_i c_i l_i(theta) + (wd * sum_i c_i) / 2 * ||theta||^2
@@ -13,16 +14,16 @@ the mean-scaled form of the generalised linear models (``mean_scaled=True``,
 ``l_i`` is the net's criterion with ``reduction='none'`` semantics, exactly as
 skorch's ``get_loss`` evaluates it on the module's output ``out_i``:
 
-==========================  ===========================================================
-criterion                   ``l_i``
-==========================  ===========================================================
-``CrossEntropyLoss``        cross-entropy of the logits ``out_i`` (label smoothing ok)
-``NLLLoss``                 ``-log(out_i[y_i] + eps)`` for a ``NeuralNetClassifier``
-                            (its module returns probabilities, skorch takes the log);
-                            ``-out_i[y_i]`` (log-probabilities) for a plain ``NeuralNet``
-``BCEWithLogitsLoss``       binary cross-entropy of the logit (``NeuralNetBinaryClassifier``)
-``MSELoss``                 ``mean_k (out_ik - y_ik)^2`` (the mean over outputs, as skorch)
-==========================  ===========================================================
+=====================  ========================================================
+criterion              ``l_i``
+=====================  ========================================================
+``CrossEntropyLoss``   cross-entropy of the logits ``out_i`` (label smoothing ok)
+``NLLLoss``            ``-log(out_i[y_i] + eps)`` in a ``NeuralNetClassifier``
+                       (its module returns probabilities, skorch takes the log);
+                       ``-out_i[y_i]`` (log-probabilities) in a ``NeuralNet``
+``BCEWithLogitsLoss``  binary cross-entropy of the logit (binary classifier)
+``MSELoss``            ``mean_k (out_ik - y_ik)^2``, the mean over outputs
+=====================  ========================================================
 
 This module needs torch; it is not imported by any package ``__init__``.
 """
@@ -349,7 +350,8 @@ class SkorchAdapter:
         s = out.reshape(X.shape[0], -1)
         if self.criterion == "bce" and s.shape[1] != 1:
             raise ValueError(
-                f"a binary net must return (n,) or (n, 1) outputs, got {tuple(out.shape)}."
+                "a binary net must return (n,) or (n, 1) outputs, got "
+                f"{tuple(out.shape)}."
             )
         if self._log_output:  # skorch's NeuralNetClassifier.get_loss
             s = torch.log(s + torch.finfo(s.dtype).eps)
@@ -382,7 +384,7 @@ class SkorchAdapter:
             return torch.diag_embed(p) - p.unsqueeze(2) * p.unsqueeze(1)
         if self.criterion == "bce":
             p = torch.sigmoid(s)
-            return p.unsqueeze(2)
+            return (p * (1 - p)).unsqueeze(2)
         K = s.shape[1]
         eye = torch.eye(K, dtype=s.dtype, device=s.device)
         return (2.0 / K) * eye.expand(s.shape[0], K, K)

@@ -1,4 +1,4 @@
-"""SkorchAdapter: derivatives against torch.autograd, skorch's scaling, modes, chunks."""
+"""SkorchAdapter: derivatives vs torch.autograd, skorch's scaling, modes, chunks."""
 
 import copy
 

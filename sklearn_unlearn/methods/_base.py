@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from ..curvature import NotPositiveDefiniteError
+from ..curvature._cholesky import default_rank_limit
 
 __all__ = ["Rows", "UnlearningMethod", "UnlearnState", "UpdateRequest"]
 
@@ -190,7 +191,7 @@ def updated_curvature(
     rank = (request.remove.n + request.add.n) * adapter.n_outputs
     limit = curvature.refactor_rank
     if limit is None:
-        limit = max(1, adapter.n_params // 64)
+        limit = default_rank_limit(adapter.n_params)
     if rank <= limit and shift is None:
         rp, rm = curvature_factors(adapter, theta, request.remove)
         ap, am = curvature_factors(adapter, theta, request.add)

@@ -420,32 +420,174 @@ class SkorchAdapter:
                 total = total + self._weighted_loss(module, X[sl], y[sl], c[sl])(theta)
         return total
 
-    def per_sample_gradients(self, theta, X, y) -> Iterator[torch.Tensor]:
+    def _outer_plan(self, module):
+        """Where each trainable parameter sits, if all belong to ``nn.Linear``.
+
+        Returns a list of ``(linear, kind)`` pairs, ``kind`` in
+        ``{"weight", "bias"}``, in ``theta``'s order, or None when a parameter
+        is not the weight or bias of a plain ``nn.Linear`` (stock ``forward``)
+        or a parameter is registered twice. Cached per module object.
+        """
+        cached = getattr(self, "_outer_plan_cache", None)
+        if cached is not None and cached[0] is module:
+            return cached[1]
+        plan = []
+        for name in self.param_names:
+            prefix, _, attr = name.rpartition(".")
+            try:
+                sub = module.get_submodule(prefix)
+            except AttributeError:
+                plan = None
+                break
+            if (
+                not isinstance(sub, nn.Linear)
+                or type(sub).forward is not nn.Linear.forward
+                or attr not in ("weight", "bias")
+            ):
+                plan = None
+                break
+            plan.append((sub, attr))
+        if plan is not None:
+            trainable = [
+                id(p)
+                for _, p in module.named_parameters(remove_duplicate=False)
+                if p.requires_grad
+            ]
+            if len(trainable) != len(set(trainable)):
+                plan = None
+        self._outer_plan_cache = (module, plan)
+        return plan
+
+    def _outer_chunk(self, module, plan, theta, X, y):
+        """Per-row gradients of one chunk from one batched forward and backward.
+
+        Forward hooks record each ``nn.Linear``'s input ``a`` and output ``z``;
+        ``torch.autograd.grad`` of the summed row losses gives ``g = dL/dz``,
+        whose row ``i`` is ``dl_i/dz_i`` since rows do not interact. Row ``i``'s
+        weight gradient is then ``g_i a_i^T`` (summed over any extra leading
+        dimensions of the layer's input) and its bias gradient ``g_i``.
+        Returns None when a layer was not called exactly once on ``m`` rows.
+        """
+        m = X.shape[0]
+        linears = list(dict.fromkeys(lin for lin, _ in plan))
+        record = {id(lin): [] for lin in linears}
+
+        def hook(lin, inputs, output):
+            record[id(lin)].append((inputs[0], output))
+
+        handles = [lin.register_forward_hook(hook) for lin in linears]
+        try:
+            with torch.enable_grad():
+                t = theta.detach().requires_grad_(True)
+                s = self._scores(module, t, X)
+                total = self._row_losses(s, y).sum()
+                calls = [record[id(lin)] for lin in linears]
+                if any(
+                    len(c) != 1
+                    or c[0][0].shape[0] != m
+                    or c[0][1].shape[0] != m
+                    or not c[0][1].requires_grad
+                    for c in calls
+                ):
+                    return None
+                outs = [c[0][1] for c in calls]
+                gz = torch.autograd.grad(total, outs, allow_unused=True)
+        finally:
+            for h in handles:
+                h.remove()
+        acts = {}
+        for lin, (a, z), g in zip(linears, (c[0] for c in calls), gz, strict=True):
+            if g is None:
+                g = torch.zeros_like(z)
+            a = a.detach().reshape(m, -1, a.shape[-1])
+            g = g.detach().reshape(m, -1, z.shape[-1])
+            acts[id(lin)] = (a, g)
+        G = torch.empty((m, self.n_params), dtype=self.dtype, device=self.device)
+        off = 0
+        for (lin, kind), numel in zip(plan, self._numels, strict=True):
+            a, g = acts[id(lin)]
+            block = G[:, off : off + numel]
+            if kind == "bias":
+                block.copy_(g[:, 0] if g.shape[1] == 1 else g.sum(dim=1))
+            elif a.shape[1] == 1:
+                torch.mul(
+                    g[:, 0, :, None],
+                    a[:, 0, None, :],
+                    out=block.view(m, g.shape[2], a.shape[2]),
+                )
+            else:
+                block.view(m, g.shape[2], a.shape[2]).copy_(
+                    torch.bmm(g.transpose(1, 2), a)
+                )
+            off += numel
+        return G
+
+    def per_sample_gradients(
+        self, theta, X, y, *, method: str = "auto"
+    ) -> Iterator[torch.Tensor]:
         """Per-row gradients ``grad l_i(theta)``, streamed in chunks.
 
-        Uses ``torch.func.vmap(grad(l))`` over ``functional_call``.
+        Two exact ways, the same result and layout:
+
+        * ``"outer"``, when every trainable parameter is the weight or bias of
+          an ``nn.Linear`` (MLPs, with any parameter-free modules between the
+          layers): one batched forward with hooks on the layers and one
+          backward to their outputs; the weight gradient of row ``i`` is the
+          outer product ``g_i a_i^T`` of the layer's output gradient and input.
+          It assumes rows do not interact in the forward pass (true in eval
+          mode for stock layers).
+        * ``"vmap"``: ``torch.func.vmap(grad(l))`` over ``functional_call``,
+          for any module.
 
         Parameters
         ----------
         theta : array-like of shape (n_params,)
         X, y : rows and targets, see :meth:`loss_value`.
+        method : {"auto", "outer", "vmap"}, default="auto"
+            ``"auto"`` takes ``"outer"`` when the module allows it, else
+            ``"vmap"``; ``"outer"`` raises ValueError when it does not.
+            The path taken is stored in ``per_sample_method_``.
 
         Yields
         ------
         G : torch.Tensor of shape (m, n_params)
             The gradients of ``chunk_size`` rows (the last chunk may be shorter).
         """
+        if method not in ("auto", "outer", "vmap"):
+            raise ValueError(
+                f"method must be 'auto', 'outer' or 'vmap', got {method!r}."
+            )
         theta = self._as_theta(theta)
         X, y, _ = self._prepare(X, y)
         with self._eval_mode() as module:
+            plan = None if method == "vmap" else self._outer_plan(module)
+            if plan is None and method == "outer":
+                raise ValueError(
+                    "method='outer' needs every trainable parameter to be the "
+                    "weight or bias of an nn.Linear, each registered once."
+                )
 
             def row_loss(t, x, yi):
                 s = self._scores(module, t, x.unsqueeze(0))
                 return self._row_losses(s, yi.unsqueeze(0))[0]
 
             per_row = vmap(grad(row_loss), in_dims=(None, 0, 0))
+            self.per_sample_method_ = "outer" if plan is not None else "vmap"
             for sl in self._slices(X.shape[0]):
-                yield per_row(theta, X[sl], y[sl]).detach()
+                G = None
+                if plan is not None:
+                    G = self._outer_chunk(module, plan, theta, X[sl], y[sl])
+                    if G is None:
+                        if method == "outer":
+                            raise ValueError(
+                                "method='outer': an nn.Linear was not called "
+                                "exactly once on the chunk's rows."
+                            )
+                        plan = None
+                        self.per_sample_method_ = "vmap"
+                if G is None:
+                    G = per_row(theta, X[sl], y[sl])
+                yield G.detach()
 
     def per_sample_gradients_dense(self, theta, X, y) -> torch.Tensor:
         """All per-row gradients as one (n, n_params) tensor (small ``n`` only)."""

@@ -414,3 +414,159 @@ def test_refusals():
     net.set_params(module=nn.Sequential(nn.Linear(D, K)).double()).initialize()
     with pytest.raises(ValueError, match="changed"):
         adapter.gradient(theta, X, y)
+
+
+# ------------------------------------------------- per-sample fast path
+def _net_for(kind, module, **kw):
+    common = dict(max_epochs=0, train_split=None, optimizer=torch.optim.SGD, lr=0.1)
+    common.update(kw)
+    cls = {
+        "clf_nll": NeuralNetClassifier,
+        "clf_ce": NeuralNetClassifier,
+        "binary": NeuralNetBinaryClassifier,
+        "regressor": NeuralNetRegressor,
+    }[kind]
+    if kind == "clf_ce":
+        common["criterion"] = nn.CrossEntropyLoss
+    return cls(module.double(), **common).initialize()
+
+
+def _out_dim(kind):
+    return {"clf_nll": K, "clf_ce": K, "binary": 1, "regressor": 2}[kind]
+
+
+def _head(kind, *layers):
+    layers = list(layers)
+    if kind == "clf_nll":
+        layers.append(nn.Softmax(dim=-1))
+    return nn.Sequential(*layers)
+
+
+class _TokenMLP(nn.Module):
+    """A custom module whose first Linear sees (n, T, d) inputs."""
+
+    def __init__(self, out, T=2):
+        super().__init__()
+        self.T = T
+        self.embed = nn.Linear(D, H)
+        self.head = nn.Linear(T * H, out, bias=False)
+
+    def forward(self, x):
+        x = x.reshape(x.shape[0], self.T, -1)[..., :D]
+        return self.head(torch.relu(self.embed(x)).flatten(1))
+
+
+def _both_paths(adapter, theta, X, y):
+    outer = list(adapter.per_sample_gradients(theta, X, y, method="outer"))
+    assert adapter.per_sample_method_ == "outer"
+    vm = list(adapter.per_sample_gradients(theta, X, y, method="vmap"))
+    assert adapter.per_sample_method_ == "vmap"
+    return outer, vm
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_outer_path_equals_vmap_on_mlps(kind):
+    torch.manual_seed(3)
+    module = _head(
+        kind,
+        nn.Linear(D, 6),
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.Linear(6, 5, bias=False),
+        nn.Tanh(),
+        nn.Linear(5, _out_dim(kind)),
+    )
+    net = _net_for(kind, module)
+    net.module_.train()
+    X, y, _ = make_data(kind)
+    adapter = SkorchAdapter(net, chunk_size=7)
+    theta = adapter.get_theta(net) + 0.1  # theta, not the module's values, is used
+    outer, vm = _both_paths(adapter, theta, X, y)
+    assert [g.shape[0] for g in outer] == [7, 7, 7, 2]
+    assert [g.shape for g in outer] == [g.shape for g in vm]
+    torch.testing.assert_close(torch.cat(outer), torch.cat(vm), rtol=0, atol=1e-12)
+    G = adapter.per_sample_gradients_dense(theta, X, y)
+    assert adapter.per_sample_method_ == "outer"
+    torch.testing.assert_close(G, torch.cat(vm), rtol=0, atol=1e-12)
+    assert net.module_.training and net.module_[2].training
+    assert all(p.grad is None for p in net.module_.parameters())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_outer_path_on_a_custom_module_with_token_inputs(kind):
+    torch.manual_seed(4)
+    net = _net_for(kind, _head(kind, _TokenMLP(_out_dim(kind))))
+    X, y, _ = make_data(kind)
+    X = torch.cat([X, X.flip(1)], dim=1)  # (n, 2 * D): two "tokens" per row
+    adapter = SkorchAdapter(net, chunk_size=10)
+    theta = adapter.get_theta(net)
+    outer, vm = _both_paths(adapter, theta, X, y)
+    torch.testing.assert_close(torch.cat(outer), torch.cat(vm), rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        torch.cat(outer), ref_per_sample(net, X, y), rtol=1e-10, atol=1e-12
+    )
+
+
+class _Conv(nn.Module):
+    def __init__(self, out):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 2, kernel_size=2)
+        self.fc = nn.Linear(2 * (D - 1), out)
+
+    def forward(self, x):
+        return self.fc(torch.tanh(self.conv(x[:, None, :])).flatten(1))
+
+
+class _Twice(nn.Module):
+    """One Linear called twice: eligible by its parameters, not at run time."""
+
+    def __init__(self, out):
+        super().__init__()
+        self.shared = nn.Linear(D, D)
+        self.fc = nn.Linear(D, out)
+
+    def forward(self, x):
+        return self.fc(torch.tanh(self.shared(torch.tanh(self.shared(x)))))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("which", ["conv", "layernorm", "twice"])
+def test_ineligible_modules_fall_back_to_vmap(kind, which):
+    torch.manual_seed(5)
+    out = _out_dim(kind)
+    body = {
+        "conv": lambda: _Conv(out),
+        "layernorm": lambda: nn.Sequential(
+            nn.Linear(D, H), nn.LayerNorm(H), nn.Tanh(), nn.Linear(H, out)
+        ),
+        "twice": lambda: _Twice(out),
+    }[which]()
+    net = _net_for(kind, _head(kind, body))
+    X, y, _ = make_data(kind)
+    adapter = SkorchAdapter(net, chunk_size=6)
+    theta = adapter.get_theta(net)
+    G = adapter.per_sample_gradients_dense(theta, X, y)
+    assert adapter.per_sample_method_ == "vmap"
+    torch.testing.assert_close(G, ref_per_sample(net, X, y), rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="method='outer'"):
+        list(adapter.per_sample_gradients(theta, X, y, method="outer"))
+    assert all(p.grad is None for p in net.module_.parameters())
+
+
+def test_outer_path_with_a_frozen_layer_and_bad_method():
+    torch.manual_seed(6)
+    module = nn.Sequential(
+        nn.Linear(D, H), nn.LayerNorm(H), nn.Tanh(), nn.Linear(H, 2)
+    ).double()
+    for p in list(module[0].parameters()) + list(module[1].parameters()):
+        p.requires_grad_(False)
+    module[3].bias.requires_grad_(False)
+    net = _net_for("regressor", module)
+    X, y, _ = make_data("regressor")
+    adapter = SkorchAdapter(net, chunk_size=8)
+    theta = adapter.get_theta(net)
+    assert adapter.param_names == ["3.weight"]
+    outer, vm = _both_paths(adapter, theta, X, y)
+    torch.testing.assert_close(torch.cat(outer), torch.cat(vm), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="method must be"):
+        list(adapter.per_sample_gradients(theta, X, y, method="fast"))

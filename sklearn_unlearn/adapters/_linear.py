@@ -92,6 +92,17 @@ def check_linear_model(estimator) -> None:
         If the model is supported but its hyperparameters make the objective
         non-smooth or differently scaled (l1/elasticnet, ``positive=True``,
         liblinear, per-target alphas, ``class_weight="balanced"``).
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import Lasso, LogisticRegression
+    >>> from sklearn_unlearn.adapters import check_linear_model
+    >>> check_linear_model(LogisticRegression())  # supported: no error
+    >>> try:
+    ...     check_linear_model(Lasso())
+    ... except TypeError as exc:
+    ...     print(str(exc)[:46])
+    Lasso is not supported by the linear adapter:
     """
     name = type(estimator).__name__
     if type(estimator) not in SUPPORTED_LINEAR_MODELS:

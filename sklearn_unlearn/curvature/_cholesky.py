@@ -32,6 +32,17 @@ def cholesky_rank_one_update(L: np.ndarray, x: np.ndarray, sign: float) -> None:
     ------
     NotPositiveDefiniteError
         If a downdate would make the matrix indefinite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.curvature import cholesky_rank_one_update
+    >>> A = np.array([[4.0, 1.0], [1.0, 3.0]])
+    >>> L = np.linalg.cholesky(A)
+    >>> x = np.array([0.5, 1.0])
+    >>> cholesky_rank_one_update(L, x, +1.0)
+    >>> bool(np.allclose(L @ L.T, A + np.outer(x, x)))
+    True
     """
     x = np.array(x, dtype=np.float64)
     p = L.shape[0]

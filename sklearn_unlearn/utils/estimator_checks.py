@@ -65,6 +65,14 @@ def check_unlearn_matches_refit(name, estimator):
         The estimator's name, for messages.
     estimator : estimator instance
         An unfitted unlearning estimator.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import Ridge
+    >>> from sklearn_unlearn import UnlearningRegressor
+    >>> from sklearn_unlearn.utils.estimator_checks import (
+    ...     check_unlearn_matches_refit)
+    >>> check_unlearn_matches_refit("ridge", UnlearningRegressor(Ridge()))
     """
     X, y = _data(estimator)
     full = clone(estimator).fit(X, y)
@@ -87,6 +95,14 @@ def check_unlearn_is_atomic(name, estimator):
     name : str
     estimator : estimator instance
         An unfitted unlearning estimator.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import Ridge
+    >>> from sklearn_unlearn import UnlearningRegressor
+    >>> from sklearn_unlearn.utils.estimator_checks import (
+    ...     check_unlearn_is_atomic)
+    >>> check_unlearn_is_atomic("ridge", UnlearningRegressor(Ridge()))
     """
     X, y = _data(estimator)
     model = clone(estimator).fit(X[_K:], y[_K:])
@@ -115,6 +131,14 @@ def check_unlearn_forgets_rows(name, estimator):
     name : str
     estimator : estimator instance
         An unfitted unlearning estimator.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import Ridge
+    >>> from sklearn_unlearn import UnlearningRegressor
+    >>> from sklearn_unlearn.utils.estimator_checks import (
+    ...     check_unlearn_forgets_rows)
+    >>> check_unlearn_forgets_rows("ridge", UnlearningRegressor(Ridge()))
     """
     X, y = _data(estimator)
     model = clone(estimator).fit(X, y).unlearn(X[:_K], y[:_K])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from hashlib import blake2b
 
 import numpy as np
@@ -153,6 +153,8 @@ class RowMultiset:
         count = self._count
         if weights is None:
             need = Counter(keys)
+            if len(need) == len(keys) and need.keys() <= count.keys():
+                return np.zeros(0, dtype=int)  # distinct keys, all held (C-level)
             over = {k for k, c in need.items() if c > count.get(k, 0)}
             if not over:
                 return np.zeros(0, dtype=int)
@@ -199,16 +201,19 @@ class RowMultiset:
                     else:
                         held.remove(w)
         count = self._count
-        for k in keys:
-            left = count[k] - 1
-            if left:
-                count[k] = left
-            else:
-                del count[k]
-                special.pop(k, None)
-        for k in set(keys) & special.keys():
-            if all(w == 1.0 for w in special[k]):
-                del special[k]
+        if not special and max(map(count.__getitem__, keys), default=0) == 1:
+            deque(map(count.pop, keys), maxlen=0)  # one copy each: drop in C
+        else:
+            for k in keys:
+                left = count[k] - 1
+                if left:
+                    count[k] = left
+                else:
+                    del count[k]
+                    special.pop(k, None)
+            for k in set(keys) & special.keys():
+                if all(w == 1.0 for w in special[k]):
+                    del special[k]
         self._n -= len(keys)
         return out
 

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-from sklearn.base import clone
 from sklearn.linear_model import (
     LogisticRegression,
     PoissonRegressor,
@@ -11,13 +10,10 @@ from sklearn.linear_model import (
     RidgeClassifier,
 )
 
-from sklearn_unlearn import UnlearningClassifier, UnlearningRegressor
 from sklearn_unlearn.methods import SSSE
 
-SEED = 0
-N, D = 200, 4
+N = 200  # rows of the shared data (conftest.N)
 N_DEL = 4
-TIGHT = dict(solver="newton-cholesky", tol=1e-12, max_iter=1000)
 EPSILONS = [0.03, 0.1, 0.3, 1.0, 3.0]
 
 MODELS = {
@@ -29,60 +25,30 @@ MODELS = {
 }
 
 
-def _data(kind, seed=SEED):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(N, D))
-    lin = X @ np.array([1.0, -1.0, 0.5, 0.0])
-    if kind == "binary":
-        y = (lin + rng.logistic(size=N) > 0).astype(int)
-    elif kind == "multiclass":
-        y = np.digitize(lin + rng.logistic(size=N), [-1.0, 1.0])
-    elif kind == "real":
-        y = lin + rng.normal(size=N)
-    else:
-        y = rng.poisson(np.exp(0.3 * lin)).astype(float)
-    return X, y
-
-
-def _wrapper(model_id, method):
-    est, kind = MODELS[model_id]
-    cls = UnlearningClassifier if kind in ("binary", "multiclass") else None
-    return (cls or UnlearningRegressor)(clone(est), method=method)
-
-
-def _project(adapter, theta):
-    Z = adapter.null_directions()
-    return theta - Z @ (Z.T @ theta)
-
-
-def _reference_theta(model, X, y):
-    est = clone(model.estimator)
-    if "solver" in est.get_params() and not isinstance(est, Ridge | RidgeClassifier):
-        est.set_params(**TIGHT)
-    est.fit(X, y)
-    return _project(model.adapter_, model.adapter_.get_theta(est))
-
-
 @pytest.mark.parametrize("model_id", list(MODELS))
-def test_tuned_epsilon_is_closer_than_doing_nothing(model_id):
-    X, y = _data(MODELS[model_id][1])
+def test_tuned_epsilon_is_closer_than_doing_nothing(model_id, kit):
+    X, y = kit.data(MODELS[model_id][1])
     distances = []
     for eps in EPSILONS:
-        model = _wrapper(model_id, SSSE(epsilon=eps, block_rows=32)).fit(X, y)
-        before = _project(model.adapter_, model.state_.theta)
+        model = kit.wrapper(MODELS[model_id], SSSE(epsilon=eps, block_rows=32)).fit(
+            X, y
+        )
+        before = kit.project(model.adapter_, model.state_.theta)
         model.unlearn(X[:N_DEL], y[:N_DEL])
-        ref = _reference_theta(model, X[N_DEL:], y[N_DEL:])
+        ref = kit.reference_theta(model, X[N_DEL:], y[N_DEL:])
         distances.append(
-            np.linalg.norm(_project(model.adapter_, model.state_.theta) - ref)
+            np.linalg.norm(kit.project(model.adapter_, model.state_.theta) - ref)
         )
     d_nothing = np.linalg.norm(before - ref)
     assert d_nothing > 1e-4
     assert min(distances) < 0.9 * d_nothing
 
 
-def test_fitted_curvature_is_the_empirical_fisher_inverse():
-    X, y = _data("binary")
-    model = _wrapper("logistic-binary", SSSE(damping=1e-3, block_rows=16)).fit(X, y)
+def test_fitted_curvature_is_the_empirical_fisher_inverse(kit):
+    X, y = kit.data("binary")
+    model = kit.wrapper(
+        MODELS["logistic-binary"], SSSE(damping=1e-3, block_rows=16)
+    ).fit(X, y)
     a = model.adapter_
     theta = model.state_.theta
     G = a.per_sample_gradients(theta, X, a.encode_target(y))
@@ -90,10 +56,10 @@ def test_fitted_curvature_is_the_empirical_fisher_inverse():
     assert_allclose(model.state_.curvature.inverse_, np.linalg.inv(F), rtol=1e-8)
 
 
-def test_step_and_downdate_follow_the_paper():
-    X, y = _data("binary")
+def test_step_and_downdate_follow_the_paper(kit):
+    X, y = kit.data("binary")
     eps = 0.7
-    model = _wrapper("logistic-binary", SSSE(epsilon=eps)).fit(X, y)
+    model = kit.wrapper(MODELS["logistic-binary"], SSSE(epsilon=eps)).fit(X, y)
     a = model.adapter_
     theta = model.state_.theta.copy()
     Finv = model.state_.curvature.inverse_.copy()
@@ -108,8 +74,8 @@ def test_step_and_downdate_follow_the_paper():
     assert model.ledger_[-1].param_error_bound is None
 
 
-def test_grid_over_epsilon_with_set_params():
-    model = _wrapper("logistic-binary", SSSE())
+def test_grid_over_epsilon_with_set_params(kit):
+    model = kit.wrapper(MODELS["logistic-binary"], SSSE())
     model.set_params(method__epsilon=0.25, method__damping=1e-3)
     params = model.get_params()
     assert (params["method__epsilon"], params["method__damping"]) == (0.25, 1e-3)
@@ -119,7 +85,7 @@ def test_grid_over_epsilon_with_set_params():
     "params, match",
     [({"epsilon": 0.0}, "epsilon"), ({"damping": 0.0}, "damping")],
 )
-def test_invalid_hyperparameters_are_refused(params, match):
-    X, y = _data("binary")
+def test_invalid_hyperparameters_are_refused(params, match, kit):
+    X, y = kit.data("binary")
     with pytest.raises(ValueError, match=match):
-        _wrapper("logistic-binary", SSSE(**params)).fit(X, y)
+        kit.wrapper(MODELS["logistic-binary"], SSSE(**params)).fit(X, y)

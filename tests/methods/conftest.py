@@ -13,17 +13,17 @@ N, D = 200, 4
 TIGHT = dict(solver="newton-cholesky", tol=1e-12, max_iter=1000)
 
 
-def _data(kind, seed=0):
+def _data(kind, seed=0, n=N):
     """Rows of a known linear signal, with targets of the given ``kind``."""
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(N, D))
+    X = rng.normal(size=(n, D))
     lin = X @ np.array([1.0, -1.0, 0.5, 0.0])
     if kind == "binary":
-        y = (lin + rng.logistic(size=N) > 0).astype(int)
+        y = (lin + rng.logistic(size=n) > 0).astype(int)
     elif kind == "multiclass":
-        y = np.digitize(lin + rng.logistic(size=N), [-1.0, 1.0])
+        y = np.digitize(lin + rng.logistic(size=n), [-1.0, 1.0])
     elif kind == "real":
-        y = lin + rng.normal(size=N)
+        y = lin + rng.normal(size=n)
     elif kind == "count":
         y = rng.poisson(np.exp(0.3 * lin)).astype(float)
     elif kind == "large-count":

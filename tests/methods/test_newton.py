@@ -44,23 +44,6 @@ EXACT += ["ridge-classifier-multiclass"]
 APPROX = ["logistic-binary", "logistic-multinomial", "poisson", "gamma"]
 
 
-def _data(kind, seed=SEED, n=N):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, D))
-    lin = X @ np.array([1.0, -1.0, 0.5, 0.0])
-    if kind == "binary":
-        y = (lin + rng.logistic(size=n) > 0).astype(int)
-    elif kind == "multiclass":
-        y = np.digitize(lin + rng.logistic(size=n), [-1.0, 1.0])
-    elif kind == "real":
-        y = lin + rng.normal(size=n)
-    elif kind == "count":
-        y = rng.poisson(np.exp(0.3 * lin)).astype(float)
-    else:
-        y = rng.gamma(2.0, np.exp(0.3 * lin) / 2.0)
-    return X, y
-
-
 def _wrapper(model_id, method=None, **kwargs):
     est, kind = MODELS[model_id]
     cls = UnlearningClassifier if kind in ("binary", "multiclass") else None
@@ -99,8 +82,8 @@ def _assert_same_model(est, ref, rtol):
 
 @pytest.mark.parametrize("model_id", EXACT)
 @pytest.mark.parametrize("rows", ["first", "scattered"])
-def test_quadratic_unlearn_is_exact(model_id, rows):
-    X, y = _data(MODELS[model_id][1])
+def test_quadratic_unlearn_is_exact(model_id, rows, kit):
+    X, y = kit.data(MODELS[model_id][1], n=N)
     forget = np.zeros(N, bool)
     forget[:N_DEL] = rows == "first"
     forget[:: N // N_DEL] |= rows == "scattered"
@@ -114,8 +97,8 @@ def test_quadratic_unlearn_is_exact(model_id, rows):
 
 
 @pytest.mark.parametrize("model_id", APPROX)
-def test_newton_is_much_closer_than_doing_nothing(model_id):
-    X, y = _data(MODELS[model_id][1])
+def test_newton_is_much_closer_than_doing_nothing(model_id, kit):
+    X, y = kit.data(MODELS[model_id][1], n=N)
     model = _wrapper(model_id).fit(X, y)
     before = _theta(model.adapter_, model.estimator_)
     model.unlearn(X[:N_DEL], y[:N_DEL])
@@ -126,8 +109,8 @@ def test_newton_is_much_closer_than_doing_nothing(model_id):
 
 
 @pytest.mark.parametrize("model_id", APPROX)
-def test_newton_refine_matches_the_refit(model_id):
-    X, y = _data(MODELS[model_id][1])
+def test_newton_refine_matches_the_refit(model_id, kit):
+    X, y = kit.data(MODELS[model_id][1], n=N)
     model = _wrapper(model_id, Newton(refine=2)).fit(X, y)
     model.unlearn(X[:N_DEL], y[:N_DEL], X_retain=X[N_DEL:], y_retain=y[N_DEL:])
     ref = _reference(model_id, X[N_DEL:], y[N_DEL:])
@@ -138,8 +121,8 @@ def test_newton_refine_matches_the_refit(model_id):
 
 
 @pytest.mark.parametrize("model_id", EXACT + APPROX)
-def test_predictions_follow_the_updated_parameters(model_id):
-    X, y = _data(MODELS[model_id][1])
+def test_predictions_follow_the_updated_parameters(model_id, kit):
+    X, y = kit.data(MODELS[model_id][1], n=N)
     model = _wrapper(model_id).fit(X, y)
     model.unlearn(X[:N_DEL], y[:N_DEL])
     theta = model.state_.theta
@@ -164,9 +147,9 @@ def _flip(y, kind, n_flip):
 @pytest.mark.parametrize(
     "model_id", ["ridge", "ridge-classifier-multiclass"] + APPROX[:2]
 )
-def test_relabel_matches_fit_on_corrected_labels(model_id):
+def test_relabel_matches_fit_on_corrected_labels(model_id, kit):
     kind = MODELS[model_id][1]
-    X, y = _data(kind)
+    X, y = kit.data(kind, n=N)
     y_bad = _flip(y, kind, N_DEL)
     model = _wrapper(model_id).fit(X, y_bad)
     before = _theta(model.adapter_, model.estimator_)
@@ -191,9 +174,9 @@ def test_relabel_matches_fit_on_corrected_labels(model_id):
 
 
 @pytest.mark.parametrize("model_id", ["ridge", "logistic-binary", "poisson"])
-def test_feature_correction_with_update(model_id):
+def test_feature_correction_with_update(model_id, kit):
     kind = MODELS[model_id][1]
-    X, y = _data(kind)
+    X, y = kit.data(kind, n=N)
     rng = np.random.default_rng(SEED + 5)
     X_bad = X.copy()
     X_bad[:N_DEL] += rng.normal(0, 2.0, (N_DEL, D))
@@ -258,8 +241,8 @@ def _assert_certified(model, X_rest, y_rest):
 @pytest.mark.parametrize(
     "model_id", ["ridge", "logistic-binary", "logistic-multinomial", "poisson"]
 )
-def test_stream_of_single_deletions_stays_close_and_certified(model_id):
-    X, y = _data(MODELS[model_id][1])
+def test_stream_of_single_deletions_stays_close_and_certified(model_id, kit):
+    X, y = kit.data(MODELS[model_id][1], n=N)
     model = _wrapper(model_id).fit(X, y)
     before = _theta(model.adapter_, model.estimator_)
     n_stream = 30
@@ -279,9 +262,9 @@ def test_stream_of_single_deletions_stays_close_and_certified(model_id):
 
 @pytest.mark.parametrize("model_id", ["ridge", "logistic-binary"])
 @pytest.mark.parametrize("damping", [0.1, 1.0])
-def test_damped_newton_stays_certified(model_id, damping):
+def test_damped_newton_stays_certified(model_id, damping, kit):
     # a damped step is not exact, but the ledger's bound must still hold
-    X, y = _data(MODELS[model_id][1])
+    X, y = kit.data(MODELS[model_id][1], n=N)
     model = _wrapper(model_id, Newton(damping=damping)).fit(X, y)
     for i in range(5):
         model.unlearn(X[i : i + 1], y[i : i + 1])
@@ -289,9 +272,9 @@ def test_damped_newton_stays_certified(model_id, damping):
 
 
 @pytest.mark.parametrize("model_id", ["logistic-binary", "logistic-multinomial"])
-def test_mixed_stream_of_corrections_stays_certified(model_id):
+def test_mixed_stream_of_corrections_stays_certified(model_id, kit):
     kind = MODELS[model_id][1]
-    X, y = _data(kind)
+    X, y = kit.data(kind, n=N)
     rng = np.random.default_rng(SEED + 7)
     model = _wrapper(model_id).fit(X, y)
     X_cur, y_cur = X.copy(), y.copy()
@@ -364,9 +347,9 @@ MORE = {
 
 
 @pytest.mark.parametrize("case", list(MORE))
-def test_more_configurations(case):
+def test_more_configurations(case, kit):
     est, kind, weighted, refine = MORE[case]
-    X, y = _data(kind)
+    X, y = kit.data(kind, n=N)
     w = np.random.default_rng(SEED + 4).integers(1, 4, N).astype(float)
     w = w if weighted else None
     cls = UnlearningClassifier if kind in ("binary", "multiclass") else None
@@ -393,8 +376,8 @@ def test_more_configurations(case):
         assert d_newton < 0.05 * d_nothing
 
 
-def test_adding_rows_only_learns_them():
-    X, y = _data("real")
+def test_adding_rows_only_learns_them(kit):
+    X, y = kit.data("real", n=N)
     model = _wrapper("ridge").fit(X[:250], y[:250])
     model.update(add=(X[250:], y[250:]))
     _assert_same_model(model.estimator_, _reference("ridge", X, y), rtol=1e-8)
@@ -406,8 +389,8 @@ def test_adding_rows_only_learns_them():
     )
 
 
-def test_relabel_keeps_the_row_weight():
-    X, y = _data("real")
+def test_relabel_keeps_the_row_weight(kit):
+    X, y = kit.data("real", n=N)
     w = np.random.default_rng(SEED + 6).integers(1, 4, N).astype(float)
     model = _wrapper("ridge").fit(X, y, sample_weight=w)
     y_new = y.copy()
@@ -420,8 +403,8 @@ def test_relabel_keeps_the_row_weight():
 
 
 @pytest.mark.parametrize("model_id", ["ridge", "logistic-binary"])
-def test_sample_weight_rows_unlearn_with_their_recorded_weight(model_id):
-    X, y = _data(MODELS[model_id][1])
+def test_sample_weight_rows_unlearn_with_their_recorded_weight(model_id, kit):
+    X, y = kit.data(MODELS[model_id][1], n=N)
     w = np.random.default_rng(SEED + 3).integers(1, 4, N).astype(float)
     model = _wrapper(model_id).fit(X, y, sample_weight=w)
     before = _theta(model.adapter_, model.estimator_)
@@ -438,16 +421,16 @@ def test_sample_weight_rows_unlearn_with_their_recorded_weight(model_id):
     assert_allclose(other.state_.theta, model.state_.theta, rtol=1e-12)
 
 
-def test_wrong_sample_weight_is_refused():
-    X, y = _data("real")
+def test_wrong_sample_weight_is_refused(kit):
+    X, y = kit.data("real", n=N)
     w = np.full(N, 2.0)
     model = _wrapper("ridge").fit(X, y, sample_weight=w)
     with pytest.raises(ValueError, match="never trained on"):
         model.unlearn(X[:2], y[:2], sample_weight=[2.0, 1.0])
 
 
-def test_duplicate_rows_with_different_weights_remove_the_named_copy():
-    X, y = _data("real", n=60)
+def test_duplicate_rows_with_different_weights_remove_the_named_copy(kit):
+    X, y = kit.data("real", n=60)
     X = np.vstack([X, X[:1]])
     y = np.concatenate([y, y[:1]])
     w = np.ones(61)
@@ -464,8 +447,8 @@ def test_duplicate_rows_with_different_weights_remove_the_named_copy():
 
 
 @pytest.mark.parametrize("model_id", ["ridge", "logistic-binary"])
-def test_sparse_input_unlearns_like_dense(model_id):
-    X, y = _data(MODELS[model_id][1], n=120)
+def test_sparse_input_unlearns_like_dense(model_id, kit):
+    X, y = kit.data(MODELS[model_id][1], n=120)
     X = np.where(np.abs(X) > 0.5, X, 0.0)
     dense = _wrapper(model_id).fit(X, y).unlearn(X[:3], y[:3])
     Xs = sp.csr_matrix(X)
@@ -474,9 +457,9 @@ def test_sparse_input_unlearns_like_dense(model_id):
 
 
 @pytest.mark.parametrize("model_id", ["logistic-binary", "poisson"])
-def test_batch_of_many_rows_uses_the_refactor_path(model_id):
+def test_batch_of_many_rows_uses_the_refactor_path(model_id, kit):
     # 20 % at once: far past the rank-one limit
-    X, y = _data(MODELS[model_id][1])
+    X, y = kit.data(MODELS[model_id][1], n=N)
     n_del = N // 5
     model = _wrapper(model_id).fit(X, y)
     before = _theta(model.adapter_, model.estimator_)
@@ -501,8 +484,8 @@ def _fit_theta(model_id, X, y):
     return _wrapper(model_id).fit(X, y).state_.theta
 
 
-def test_error_budget_warns_without_retained_rows_and_retrains_with_them():
-    X, y = _data("binary")
+def test_error_budget_warns_without_retained_rows_and_retrains_with_them(kit):
+    X, y = kit.data("binary", n=N)
     model = _wrapper("logistic-binary", error_budget=1e-12).fit(X, y)
     with pytest.warns(UnlearningBudgetWarning, match="error_budget"):
         model.unlearn(X[:N_DEL], y[:N_DEL])

@@ -309,29 +309,13 @@ def test_torch_float32_and_half_diagonal():
     assert half.dtype == torch.float32
 
 
-def test_skorch_net_end_to_end():
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("skorch")
-    from skorch import NeuralNetClassifier
-    from torch import nn
+def test_skorch_net_end_to_end(tiny_net):
+    import torch
 
     from sklearn_unlearn.adapters._torch import SkorchAdapter
 
-    torch.manual_seed(0)
-    module = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 3)).double()
-    net = NeuralNetClassifier(
-        module,
-        criterion=nn.CrossEntropyLoss,
-        max_epochs=0,
-        train_split=None,
-        optimizer__weight_decay=0.05,
-    ).initialize()
-    adapter = SkorchAdapter(net, chunk_size=7)  # gradients stream in chunks
-    gen = torch.Generator().manual_seed(1)
-    n = 23
-    X = torch.randn(n, 3, generator=gen, dtype=torch.float64)
-    y = torch.randint(0, 3, (n,), generator=gen)
-    c = torch.rand(n, generator=gen, dtype=torch.float64) + 0.5
+    # gradients stream in chunks of 7
+    net, adapter, X, y, c, _ = tiny_net(5, chunk_size=7)
     theta = adapter.get_theta(net)
     sizes = [p.numel() for _, p in net.module_.named_parameters() if p.requires_grad]
     assert sum(sizes) == adapter.n_params == 38

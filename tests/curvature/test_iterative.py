@@ -358,29 +358,11 @@ def test_torch_indefinite_and_bad_scale():
 
 
 # ------------------------------------------------- end to end: skorch net
-def test_skorch_gauss_newton_streamed_in_uneven_chunks(no_warnings):
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("skorch")
-    from skorch import NeuralNetClassifier
-    from torch import nn
+def test_skorch_gauss_newton_streamed_in_uneven_chunks(no_warnings, tiny_net):
+    import torch
 
-    from sklearn_unlearn.adapters._torch import SkorchAdapter
-
-    torch.manual_seed(0)
-    module = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 3)).double()
-    net = NeuralNetClassifier(
-        module,
-        criterion=nn.CrossEntropyLoss,
-        max_epochs=0,
-        train_split=None,
-        optimizer__weight_decay=0.05,
-    ).initialize()
-    adapter = SkorchAdapter(net)
-    g = torch.Generator().manual_seed(1)
-    n = 23
-    X = torch.randn(n, 3, generator=g, dtype=torch.float64)
-    y = torch.randint(0, 3, (n,), generator=g)
-    c = torch.rand(n, generator=g, dtype=torch.float64) + 0.5
+    net, adapter, X, y, c, g = tiny_net(4)
+    n = len(y)
     theta, p = adapter.get_theta(net), adapter.n_params
     lam = adapter.penalty_strength(float(c.sum()))
     mask, damping = adapter.penalty_mask, 0.1

@@ -1,0 +1,217 @@
+"""Data debugging with PUMA's influence scores (paper Algorithms 2 and 3)."""
+
+from __future__ import annotations
+
+import copy
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+from sklearn.utils import Bunch
+
+from ..methods._base import Rows
+from ..methods._puma import criterion_direction, influence
+from ..methods._puma_criteria import resolve_criteria
+from ..methods._puma_lambda import solve_reweighting
+from ._influence import confidence, fitted_parts
+
+__all__ = ["calibration_triage", "find_mislabeled"]
+
+
+def _check_k(k, n):
+    if isinstance(k, bool) or not isinstance(k, Integral) or not 1 <= k <= n:
+        raise ValueError(f"k must be an integer in [1, {n}], got {k!r}.")
+    return int(k)
+
+
+def _scores(parts, criterion, validation, estimator):
+    a, theta, rows = parts.adapter, parts.theta, parts.rows
+    criteria = resolve_criteria(criterion, a)
+    if len(criteria) != 1:
+        raise ValueError("Debugging ranks rows by one scalar criterion; give one.")
+    X_c, y_c = rows.X, rows.y
+    if validation is not None:
+        val = fitted_parts(estimator, *validation).rows
+        X_c, y_c = val.X, val.y
+    V, _, _ = criterion_direction(a, theta, parts.curvature, X_c, y_c, criteria)
+    return influence(a, theta, rows.X, rows.y, V)[:, 0], V
+
+
+def _candidate_sets(psi, conf, k):
+    """``L_if`` (k lowest influences, most harmful first), ``L_cf``, ``H_cf``."""
+    L_if = np.argsort(psi, kind="stable")[:k]
+    order = np.argsort(conf, kind="stable")
+    return L_if, order[:k], order[-k:]
+
+
+def find_mislabeled(
+    estimator, X, y, k, *, criterion="log_loss", validation=None
+) -> np.ndarray:
+    """Rows likely mislabelled: PUMA's Algorithm 2.
+
+    Rows are ranked by their influence ``psi`` on the criterion (see
+    :func:`influence_scores`; the most negative are those whose deletion
+    helps most). Of the ``k`` most harmful rows, those among the ``k`` least
+    and the ``k`` most confident predictions are dropped: rows near the
+    decision boundary are often merely noisy. The confidence is the top-label
+    probability ``max_k p(k | x)`` (the paper writes ``p(y_i | x_i)``; its
+    Algorithm 3 and its text, "points close to the decision boundary", read
+    as prediction confidence). If the remaining rows are on average less
+    harmful than the harmful low-confidence ones, nothing is returned.
+
+    Parameters
+    ----------
+    estimator : fitted UnlearningClassifier or LogisticRegression
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        The training rows.
+    y : array-like of shape (n_samples,)
+        Their (possibly corrupted) labels.
+    k : int
+        Number of harmful rows to examine.
+    criterion : str or callable, default="log_loss"
+    validation : tuple (X_val, y_val), default=None
+        Rows on which the criterion is measured; by default ``(X, y)``.
+
+    Returns
+    -------
+    ndarray of int
+        Indices of the suspected rows, most harmful first (at most ``k``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_unlearn.inspection import find_mislabeled
+    >>> X, y = make_classification(n_samples=300, random_state=0)
+    >>> y_noisy = y.copy()
+    >>> y_noisy[:15] = 1 - y_noisy[:15]
+    >>> lr = LogisticRegression().fit(X, y_noisy)
+    >>> found = find_mislabeled(lr, X, y_noisy, k=30)
+    >>> len(found), int(np.isin(found, np.arange(15)).sum())  # 11 of 15 flipped
+    (18, 11)
+    """
+    parts = fitted_parts(estimator, X, y)
+    k = _check_k(k, parts.rows.n)
+    psi, _ = _scores(parts, criterion, validation, estimator)
+    L_if, L_cf, H_cf = _candidate_sets(psi, confidence(parts), k)
+    S = L_if[~np.isin(L_if, np.union1d(L_cf, H_cf))]
+    noisy = L_if[np.isin(L_if, L_cf)]
+    if S.size and noisy.size and psi[S].mean() > psi[noisy].mean():
+        return np.zeros(0, dtype=np.intp)
+    return S
+
+
+def calibration_triage(
+    estimator,
+    X,
+    y,
+    k,
+    *,
+    criterion="ece",
+    eta: float = 1.0,
+    l1: float = 1e-3,
+    l2: float = 1e-2,
+    bounds=(0.0, np.inf),
+    patch_criterion=None,
+    validation=None,
+) -> Bunch:
+    """Rows that hurt calibration, and a patch that removes them (Algorithm 3).
+
+    Of the ``k`` rows with the lowest influence on the criterion (by default
+    a differentiable ECE, :class:`SoftECE`): ``S1`` are among the ``k`` most
+    confident predictions (over-confident), ``S2`` among the ``k`` least
+    (over-uncertain), ``S3`` the rest (other noise). The patch (paper,
+    appendix E) is a PUMA step with ``S1 | S3`` marked for removal and
+    ``S2`` as the re-weighting pool (``lam >= 0`` by default: up-weighting):
+
+        theta' = theta + eta H^{-1} [sum_{S1|S3} grad l_k - sum_{S2} lam_j grad l_j]
+
+    with ``lam`` from PUMA's eq. 10 for ``patch_criterion``. Note that when
+    the patch criterion is the ECE itself, eq. 10 asks ``lam`` to cancel the
+    first-order ECE change of the removal, so the improvement comes from the
+    regularisation and ``bounds`` only; ``patch_criterion="log_loss"`` keeps
+    the log loss instead and lets the ECE fall.
+
+    Parameters
+    ----------
+    estimator : fitted UnlearningClassifier or LogisticRegression
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        The training rows.
+    y : array-like of shape (n_samples,)
+    k : int
+    criterion : str or callable, default="ece"
+        The criterion that ranks rows.
+    eta : float, default=1.0
+        Projection rate of the patch (``1``: the full first-order removal of
+        ``S1 | S3``; the paper's ``eta`` is ours divided by ``n_samples``).
+    l1, l2 : float, default=1e-3, 1e-2
+    bounds : tuple (lo, hi), default=(0, inf)
+    patch_criterion : str or callable, default=None
+        The criterion kept by the re-weighting; ``None``: ``criterion``.
+    validation : tuple (X_val, y_val), default=None
+        Rows on which the criteria are measured; by default ``(X, y)``.
+
+    Returns
+    -------
+    Bunch
+        ``over_confident``, ``over_uncertain``, ``other_noise`` (indices,
+        most harmful first), ``influence`` and ``confidence`` (per row),
+        ``lam`` (weights of ``over_uncertain``), ``coef`` (the patched
+        parameter vector) and ``estimator`` (a patched copy of the fitted
+        model; the input estimator is left unchanged).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_moons
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_unlearn.inspection import calibration_triage
+    >>> X, y = make_moons(n_samples=400, noise=0.3, random_state=0)
+    >>> lr = LogisticRegression().fit(X, y)
+    >>> triage = calibration_triage(lr, X, y, k=40)
+    >>> sorted(triage.keys())[:4]
+    ['coef', 'confidence', 'estimator', 'influence']
+    """
+    if not isinstance(eta, Real) or not eta >= 0:
+        raise ValueError(f"eta must be a non-negative number, got {eta!r}.")
+    parts = fitted_parts(estimator, X, y)
+    a, theta, rows = parts.adapter, parts.theta, parts.rows
+    k = _check_k(k, rows.n)
+    psi, V = _scores(parts, criterion, validation, estimator)
+    conf = confidence(parts)
+    L_if, L_cf, H_cf = _candidate_sets(psi, conf, k)
+    S1 = L_if[np.isin(L_if, H_cf)]
+    S2 = L_if[np.isin(L_if, L_cf)]
+    S3 = L_if[~np.isin(L_if, np.union1d(L_cf, H_cf))]
+    if patch_criterion is not None:
+        _, V = _scores(parts, patch_criterion, validation, estimator)
+
+    def sub(idx):
+        return Rows(rows.X[idx], rows.y[idx], rows.c[idx])
+
+    marked, up = sub(np.union1d(S1, S3)), sub(S2)
+    g_mk = a.gradient(theta, marked.X, marked.y, marked.c)
+    lam = np.zeros(up.n)
+    direction = g_mk
+    if up.n:
+        W = rows.weight  # the paper's mean scaling of psi, as in PUMA
+        psi_up = influence(a, theta, up.X, up.y, V)
+        lam = solve_reweighting(W * psi_up, W * (V.T @ g_mk), l1, l2, bounds)
+        direction = g_mk - a.gradient(theta, up.X, up.y, lam)
+    step = eta * parts.curvature.solve(direction)
+    Z = a.null_directions()
+    if Z.shape[1]:
+        step -= Z @ (Z.T @ step)
+    coef = theta + step
+    patched = copy.deepcopy(getattr(estimator, "estimator_", estimator))
+    a.set_theta(patched[-1] if isinstance(patched, Pipeline) else patched, coef)
+    return Bunch(
+        over_confident=S1,
+        over_uncertain=S2,
+        other_noise=S3,
+        influence=psi,
+        confidence=conf,
+        lam=lam,
+        coef=coef,
+        estimator=patched,
+    )

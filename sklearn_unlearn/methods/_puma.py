@@ -1,0 +1,405 @@
+"""PUMA: Performance Unchanged Model Augmentation (Wu, Hashemi & Srinivasa, 2022)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_array, check_random_state
+
+from ..adapters import LinearAdapter
+from ..utils._compat import Interval, StrOptions
+from ._base import (
+    Rows,
+    UnlearningMethod,
+    gradient_change,
+    updated_curvature,
+    updated_geometry,
+)
+from ._newton import Newton
+from ._puma_criteria import criterion_gradient, resolve_criteria
+from ._puma_lambda import solve_reweighting
+
+__all__ = ["PUMA", "PumaCache", "criterion_direction", "influence"]
+
+
+def influence(adapter, theta, X, y_enc, V) -> np.ndarray:
+    """``psi = G V``: every row's loss gradient against the columns of ``V``.
+
+    ``G`` holds the per-row gradients ``grad loss_j`` at ``theta``. A linear
+    model's gradient is ``r_j (x) x~_j`` (``r_j = d loss / d eta``), so
+    ``grad loss_j . v = sum_k r_jk (x~_j . v_k)``: one product of the rows with
+    ``V`` reshaped like the coefficients, never the ``(n, p)`` gradients. Other
+    adapters (nets) stream their per-sample gradients in chunks.
+
+    Parameters
+    ----------
+    adapter : LinearAdapter or an adapter with ``per_sample_gradients``
+    theta : ndarray of shape (p,)
+    X : {ndarray, sparse matrix} of shape (n, d)
+    y_enc : ndarray
+    V : ndarray of shape (p, m)
+
+    Returns
+    -------
+    ndarray of shape (n, m)
+    """
+    V = np.asarray(V, dtype=np.float64).reshape(adapter.n_params, -1)
+    n = X.shape[0]
+    if n == 0:
+        return np.zeros((0, V.shape[1]))
+    if isinstance(adapter, LinearAdapter):
+        r, _ = adapter.loss.derivatives(adapter.linear_predictor(theta, X), y_enc)
+        # linear_predictor(v, X)[:, k] = x~ . v_k: the X-space product
+        return np.column_stack(
+            [np.sum(r * adapter.linear_predictor(v, X), axis=1) for v in V.T]
+        )
+    out = np.empty((n, V.shape[1]))
+    for start in range(0, n, adapter.chunk_size):
+        s = slice(start, start + adapter.chunk_size)
+        G = np.asarray(adapter.per_sample_gradients(theta, X[s], y_enc[s]))
+        out[s] = G @ V
+    return out
+
+
+def _row_keys(X) -> list[bytes]:
+    A = X.toarray() if sp.issparse(X) else np.asarray(X)
+    A = np.ascontiguousarray(A, dtype=np.float64) + 0.0  # -0.0 is 0.0
+    return [row.tobytes() for row in A]
+
+
+def _take(rows: Rows, idx) -> Rows:
+    X = rows.X[idx]
+    if not sp.issparse(X):
+        X = np.array(X, dtype=np.float64, order="C")  # a copy, never a view
+    return Rows(X, np.array(rows.y[idx]), np.array(rows.c[idx]))
+
+
+@dataclass
+class PumaCache:
+    """What PUMA keeps between requests (``UnlearnState.curvature``).
+
+    Attributes
+    ----------
+    curvature : CholeskyCurvature
+        Exact Hessian of the objective on the rows that remain.
+    V : ndarray of shape (p, m)
+        ``H^{-1} grad C`` at the current parameters (one column per criterion
+        component).
+    pool : Rows
+        The re-weighting pool: a random sample of the training rows that
+        remain; rows are purged from it the moment they are unlearned.
+    labels : ndarray or None
+        Group labels of a per-group criterion, fixed at fit.
+    """
+
+    curvature: object
+    V: np.ndarray
+    pool: Rows
+    labels: np.ndarray | None = None
+
+    def congruence(self, transform, fixed_diagonal):
+        raise ValueError(
+            "PUMA keeps a pool of rows in the model's input features, which a "
+            "downdated preprocessing step would change; put PUMA behind fixed "
+            "preprocessing, or use Newton."
+        )
+
+
+def criterion_direction(
+    adapter, theta, curvature, X, y_enc, criteria, group_by=None, labels=None
+):
+    """``H^{-1} grad C`` on rows ``(X, y_enc)``; returns ``(V, values, labels)``.
+
+    Parameters
+    ----------
+    adapter : LinearAdapter
+    theta : ndarray of shape (p,)
+    curvature : CurvatureOperator
+    X : {ndarray, sparse matrix}
+    y_enc : ndarray
+    criteria : list of criterion objects
+    group_by : None, "class" or callable, default=None
+    labels : ndarray, default=None
+        Group labels; found on these rows when ``None``.
+
+    Returns
+    -------
+    V : ndarray of shape (p, m)
+    values : ndarray of shape (m,)
+    labels : ndarray or None
+    """
+    groups = None
+    if group_by is not None:
+        if isinstance(group_by, str):  # "class"
+            groups = np.argmax(y_enc, axis=1) if y_enc.ndim == 2 else y_enc
+        else:
+            groups = np.asarray(group_by(X))
+        if groups.ndim != 1 or len(groups) != X.shape[0]:
+            raise ValueError(
+                f"group_by must give one label per row: got shape {groups.shape} "
+                f"for {X.shape[0]} rows."
+            )
+        if labels is None:
+            labels = np.unique(groups)
+    values, G = criterion_gradient(adapter, theta, X, y_enc, criteria, groups, labels)
+    V = curvature.solve(G)
+    Z = adapter.null_directions()
+    if Z.shape[1]:
+        V = V - Z @ (Z.T @ V)
+    return V, values, labels
+
+
+class PUMA(UnlearningMethod):
+    """Remove rows while keeping a performance criterion unchanged (PUMA).
+
+    For a request that removes rows ``k`` (marked data), PUMA (Wu et al.,
+    AAAI 2022) re-weights other training rows ``j`` (the pool) so that the
+    criterion ``C`` stays where it was to first order:
+
+    1. ``v = H^{-1} grad C`` is cached (``H``: Hessian of the training
+       objective, ``C``: the criterion on the training rows or on
+       ``validation``); each row's influence on ``C`` is
+       ``psi_j = v . grad loss_j`` (eq. 9), the first-order change of ``C``
+       when the row is deleted.
+    2. ``lam = argmin ||sum_j lam_j psi_j - sum_k psi_k||^2 + l1 ||lam||_1 +
+       l2 ||lam||^2`` over the pool, within ``bounds`` (eq. 10). A scalar
+       criterion with ``l2 > 0`` is solved exactly in closed form; a
+       vector-valued one (several criteria, or one per group) with cvxpy.
+    3. ``theta += eta * H^{-1} [sum_k grad loss_k - sum_j lam_j grad loss_j]``
+       (eq. 11-12), with the ``H`` of before the request.
+
+    Afterwards the cached Hessian is downdated by the removed rows exactly as
+    :class:`Newton` does, and ``v`` is recomputed at the new parameters.
+    PUMA gives no certificate: it trades exactness for performance.
+
+    Scaling. ``H`` is the Hessian of the summed objective, so ``eta=1`` with
+    ``lam=0`` is the influence-function removal (one Newton step with the
+    fit-time Hessian); the paper's ``eta`` uses the mean objective and equals
+    ours divided by the number of rows. The re-weighting problem (and so
+    ``l1``, ``l2``) is posed in the paper's scale: ``psi`` multiplied by the
+    total row weight.
+
+    Parameters
+    ----------
+    eta : float, default=1.0
+        Projection rate; ``0`` leaves the model unchanged.
+    l1 : float, default=1e-3
+        Lasso penalty on ``lam`` (sparsity).
+    l2 : float, default=1e-2
+        Ridge penalty on ``lam`` (small changes).
+    criterion : str, callable, or list of these, default="auto"
+        ``"log_loss"``, ``"brier"``, ``"ece"`` (a differentiable ECE, see
+        :class:`~sklearn_unlearn.inspection.SoftECE`), ``"squared_error"``,
+        or a callable ``f(y_true, y_pred) -> (value, gradient)`` with
+        ``y_pred`` the class probabilities (classifiers) or predictions.
+        ``"auto"``: log loss for probabilistic classifiers, squared error
+        otherwise. A list makes the criterion vector-valued.
+    group_by : None, "class" or callable, default=None
+        Evaluate the criterion per group of rows (``"class"``, or
+        ``f(X) -> labels`` on the model's input features): one component per
+        group and criterion.
+    validation : tuple (X_val, y_val), default=None
+        Rows on which ``C`` is measured (in the model's input features). By
+        default ``C`` is measured on the training rows: all of them at fit;
+        after a request on the retained rows when the caller passes them,
+        else on the pool (a random sample of the rows that remain).
+    pool_size : int or None, default=1000
+        Size of the re-weighting pool drawn at fit; ``None`` keeps every
+        training row.
+    bounds : tuple (lo, hi), default=None
+        Bounds on every ``lam_j`` (``lo <= 0 <= hi``); ``None``: unbounded.
+    solver : {"auto", "closed_form", "cvxpy"}, default="auto"
+        ``"auto"``: the closed form for a scalar criterion with ``l2 > 0``.
+    damping : float, default=0.0
+        Added to the Hessian's diagonal.
+    random_state : int, RandomState or None, default=None
+        Draws the pool.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_unlearn import UnlearningClassifier
+    >>> from sklearn_unlearn.methods import PUMA
+    >>> X, y = make_classification(n_samples=200, random_state=0)
+    >>> clf = UnlearningClassifier(LogisticRegression(), method=PUMA(eta=0.5))
+    >>> clf = clf.fit(X, y).unlearn(X[:10], y[:10])
+    >>> clf.ledger_[-1].method, clf.ledger_[-1].n_remaining
+    ('PUMA', 190)
+    """
+
+    _parameter_constraints = {
+        "eta": [Interval(Real, 0, None, closed="left")],
+        "l1": [Interval(Real, 0, None, closed="left")],
+        "l2": [Interval(Real, 0, None, closed="left")],
+        "criterion": "no_validation",
+        "group_by": [None, StrOptions({"class"}), callable],
+        "validation": [None, tuple],
+        "pool_size": [Interval(Integral, 0, None, closed="left"), None],
+        "bounds": [None, tuple],
+        "solver": [StrOptions({"auto", "closed_form", "cvxpy"})],
+        "damping": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        eta: float = 1.0,
+        l1: float = 1e-3,
+        l2: float = 1e-2,
+        criterion="auto",
+        *,
+        group_by=None,
+        validation=None,
+        pool_size: int | None = 1000,
+        bounds=None,
+        solver: str = "auto",
+        damping: float = 0.0,
+        random_state=None,
+    ):
+        self.eta = eta
+        self.l1 = l1
+        self.l2 = l2
+        self.criterion = criterion
+        self.group_by = group_by
+        self.validation = validation
+        self.pool_size = pool_size
+        self.bounds = bounds
+        self.solver = solver
+        self.damping = damping
+        self.random_state = random_state
+
+    # ------------------------------------------------------------- checks
+    def _check_bounds(self):
+        if self.bounds is None:
+            return
+        if len(self.bounds) != 2:
+            raise ValueError(f"bounds must be a pair (lo, hi), got {self.bounds!r}.")
+        lo, hi = (np.asarray(v, dtype=np.float64) for v in self.bounds)
+        if (
+            np.any(np.isnan(lo))
+            or np.any(np.isnan(hi))
+            or np.any(lo > 0)
+            or (np.any(hi < 0))
+        ):
+            raise ValueError(
+                f"bounds must satisfy lo <= 0 <= hi (lam = 0 leaves a row as it "
+                f"is), got {self.bounds!r}."
+            )
+
+    def _validation_rows(self, adapter):
+        if self.validation is None:
+            return None
+        if len(self.validation) != 2:
+            raise ValueError("validation must be a pair (X_val, y_val).")
+        X_val, y_val = self.validation
+        X_val = check_array(X_val, accept_sparse="csr", dtype=np.float64)
+        if X_val.shape[1] != adapter.n_features_in_:
+            raise ValueError(
+                f"validation has {X_val.shape[1]} features; the model expects "
+                f"{adapter.n_features_in_}."
+            )
+        y_val = np.asarray(y_val)
+        if y_val.shape[0] != X_val.shape[0]:
+            raise ValueError(
+                f"validation has {X_val.shape[0]} rows but {y_val.shape[0]} targets."
+            )
+        return X_val, adapter.encode_target(y_val)
+
+    def _criteria(self, adapter):
+        criteria = resolve_criteria(self.criterion, adapter)
+        if self.solver == "closed_form" and (
+            len(criteria) > 1 or self.group_by is not None or not self.l2 > 0
+        ):
+            raise ValueError(
+                "solver='closed_form' solves a scalar criterion with l2 > 0; use "
+                "solver='cvxpy' for several criteria, groups or l2=0."
+            )
+        return criteria
+
+    # ------------------------------------------------------------ protocol
+    def prepare(self, adapter, theta, rows, hessian=None):
+        self._check_bounds()
+        criteria = self._criteria(adapter)
+        curvature = Newton(damping=self.damping).prepare(adapter, theta, rows, hessian)
+        val = self._validation_rows(adapter)
+        X_c, y_c = val if val is not None else (rows.X, rows.y)
+        V, _, labels = criterion_direction(
+            adapter, theta, curvature, X_c, y_c, criteria, self.group_by
+        )
+        rng = check_random_state(self.random_state)
+        size = rows.n if self.pool_size is None else min(self.pool_size, rows.n)
+        idx = np.sort(rng.choice(rows.n, size=size, replace=False))
+        return PumaCache(curvature, V, _take(rows, idx), labels)
+
+    def step(self, adapter, state, request):
+        cache = state.curvature
+        theta = state.theta
+        pool = cache.pool
+        if request.remove.n and pool.n:  # purge every unlearned row at once
+            gone = set(_row_keys(request.remove.X))
+            keep = np.array([k not in gone for k in _row_keys(pool.X)], dtype=bool)
+            pool = _take(pool, np.flatnonzero(keep))
+        g, w_new, dlam = gradient_change(adapter, theta, request, state)
+        direction = -g  # sum_k grad loss_k for a pure removal
+        if pool.n and self.eta:
+            W = state.total_weight  # the paper's mean scaling of psi
+            psi = influence(adapter, theta, pool.X, pool.y, cache.V)
+            b = -(cache.V.T @ g)  # sum_k psi_k
+            lam = solve_reweighting(
+                W * psi, W * b, self.l1, self.l2, self.bounds, self.solver
+            )
+            if np.any(lam):
+                direction = direction - adapter.gradient(theta, pool.X, pool.y, lam)
+        step = self.eta * cache.curvature.solve(direction)  # eq. (11), H of before
+        Z = adapter.null_directions()
+        if Z.shape[1]:
+            step -= Z @ (Z.T @ step)
+        curvature, repaired = updated_curvature(
+            adapter,
+            cache.curvature,
+            theta,
+            request,
+            dlam,
+            floor=adapter.penalty_strength(w_new),
+        )
+        theta_new = theta + step
+        V = self._refresh(adapter, theta_new, curvature, request, pool, cache.labels)
+        gram, radius = updated_geometry(adapter, state, request)
+        return state.evolve(
+            theta=theta_new,
+            curvature=PumaCache(curvature, V, pool, cache.labels),
+            curvature_repaired=repaired,
+            total_weight=w_new,
+            gram=gram,
+            radius=radius,
+            residual_bound=None,
+            drift_g=np.inf,
+            drift_2=state.drift_2 + float(np.linalg.norm(step)),
+        )
+
+    def _refresh(self, adapter, theta, curvature, request, pool, labels):
+        """``v`` at the new parameters, measured on rows that remain (or validation)."""
+        val = self._validation_rows(adapter)
+        if val is not None:
+            X_c, y_c = val
+        elif request.retain is not None:
+            X_c, y_c = request.retain.X, request.retain.y
+        elif pool.n:
+            X_c, y_c = pool.X, pool.y
+        else:
+            return np.zeros((adapter.n_params, 0))
+        V, _, _ = criterion_direction(
+            adapter,
+            theta,
+            curvature,
+            X_c,
+            y_c,
+            self._criteria(adapter),
+            self.group_by,
+            labels,
+        )
+        return V

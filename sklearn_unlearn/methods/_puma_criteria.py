@@ -1,0 +1,282 @@
+"""Differentiable performance criteria for PUMA, and their gradients in theta.
+
+A criterion ``C`` is a function of a model's outputs on a set of rows: class
+probabilities for a probabilistic classifier, predictions otherwise. Each
+criterion returns its value and its gradient with respect to those outputs;
+:func:`criterion_gradient` chains that gradient through the model's link and
+its linear predictor to give ``grad_theta C``. Several criteria, or one
+criterion per group of rows, make ``C`` vector-valued: the gradient is then a
+``(p, m)`` matrix, one column per component.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit, softmax
+
+from ..adapters._losses import BinomialLoss, MultinomialLoss
+
+__all__ = [
+    "Brier",
+    "CallableCriterion",
+    "LogLoss",
+    "SoftECE",
+    "SquaredError",
+    "criterion_gradient",
+    "model_outputs",
+    "resolve_criteria",
+]
+
+_EPS = 1e-12
+
+
+class LogLoss:
+    """Mean cross-entropy ``-mean_i log p(y_i | x_i)`` of a probabilistic classifier."""
+
+    needs_proba = True
+    name = "log_loss"
+
+    def value_and_grad(self, y, proba):
+        n = len(y)
+        idx = np.arange(n), y.astype(np.intp)
+        p = np.maximum(proba[idx], _EPS)
+        grad = np.zeros_like(proba)
+        grad[idx] = -1.0 / (n * p)
+        return float(-np.mean(np.log(p))), grad
+
+
+class Brier:
+    """Brier score, as :func:`sklearn.metrics.brier_score_loss` computes it.
+
+    Binary: ``mean (p_1 - y)^2``; multiclass: ``mean sum_k (p_k - [y = k])^2``.
+    """
+
+    needs_proba = True
+    name = "brier"
+
+    def value_and_grad(self, y, proba):
+        n, K = proba.shape
+        E = np.zeros_like(proba)
+        E[np.arange(n), y.astype(np.intp)] = 1.0
+        D = proba - E
+        if K == 2:  # scikit-learn scales the binary score by one half
+            grad = np.zeros_like(proba)
+            grad[:, 1] = 2.0 * D[:, 1] / n
+            return float(np.mean(D[:, 1] ** 2)), grad
+        return float(np.mean(np.sum(D**2, axis=1))), 2.0 * D / n
+
+
+class SquaredError:
+    """Mean squared error ``mean_i ||y_i - f(x_i)||^2`` of the model's predictions."""
+
+    needs_proba = False
+    name = "squared_error"
+
+    def value_and_grad(self, y, pred):
+        Y = y.reshape(pred.shape)
+        D = pred - Y
+        n = pred.shape[0]
+        return float(np.sum(D**2) / n), 2.0 * D / n
+
+
+class SoftECE:
+    """Differentiable expected calibration error of the top-label confidence.
+
+    Guo et al. (2017)'s ECE bins rows by their confidence ``s_i = max_k p_ik``
+    and sums ``|B_b|/n * |acc_b - conf_b|`` over the bins, i.e.
+    ``(1/n) sum_b |sum_{i in b} (a_i - s_i)|`` with ``a_i = [argmax p_i = y_i]``.
+    The hard bin membership and the absolute value are not differentiable;
+    as in soft-binned calibration objectives (Karandikar et al., 2021) each
+    row belongs to every bin with weight ``w_ib = softmax_b(-(s_i - mu_b)^2 /
+    sigma^2)`` (bin centres ``mu_b``, ``sigma = bandwidth / n_bins``) and
+    ``|.|`` is smoothed to ``sqrt(x^2 + delta^2) - delta``. The correctness
+    ``a_i`` is piecewise constant in the parameters (zero gradient almost
+    everywhere) and is held fixed.
+
+    Parameters
+    ----------
+    n_bins : int, default=15
+    bandwidth : float, default=0.5
+        Bin-membership width, in bin widths; small values approach hard bins.
+    delta : float, default=1e-4
+        Smoothing of the absolute value.
+    """
+
+    needs_proba = True
+    name = "ece"
+
+    def __init__(self, n_bins: int = 15, bandwidth: float = 0.5, delta: float = 1e-4):
+        self.n_bins = n_bins
+        self.bandwidth = bandwidth
+        self.delta = delta
+
+    def value_and_grad(self, y, proba):
+        n = proba.shape[0]
+        top = np.argmax(proba, axis=1)
+        s = proba[np.arange(n), top]
+        a = (top == y.astype(np.intp)).astype(np.float64)
+        mu = (np.arange(self.n_bins) + 0.5) / self.n_bins
+        sigma2 = (self.bandwidth / self.n_bins) ** 2
+        diff = s[:, None] - mu[None, :]
+        w = softmax(-(diff**2) / sigma2, axis=1)  # (n, B)
+        d = w.T @ (a - s) / n  # (B,) soft per-bin gaps, weighted by bin mass
+        root = np.sqrt(d**2 + self.delta**2)
+        value = float(np.sum(root - self.delta))
+        rho = d / root
+        dz = -2.0 * diff / sigma2  # d z_ib / d s_i
+        dw = w * (dz - np.sum(w * dz, axis=1, keepdims=True))
+        ds = (dw * (a - s)[:, None] - w) @ rho / n
+        grad = np.zeros_like(proba)
+        grad[np.arange(n), top] = ds
+        return value, grad
+
+
+class CallableCriterion:
+    """A user criterion ``func(y_true, y_pred) -> (value, gradient)``.
+
+    ``y_pred`` is ``predict_proba``'s output for a probabilistic classifier and
+    the predictions otherwise; ``gradient`` has the shape of ``y_pred``.
+    """
+
+    name = "callable"
+
+    def __init__(self, func: Callable, needs_proba: bool, classes=None):
+        self.func = func
+        self.needs_proba = needs_proba
+        self.classes = classes
+
+    def value_and_grad(self, y, out):
+        y_true = y if self.classes is None else self.classes[y.astype(np.intp)]
+        y_pred = out[:, 0] if out.shape[1] == 1 and not self.needs_proba else out
+        result = self.func(y_true, y_pred)
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TypeError(
+                "A callable criterion must return (value, gradient): the criterion "
+                "and its gradient with respect to y_pred."
+            )
+        value, grad = result
+        grad = np.asarray(grad, dtype=np.float64).reshape(out.shape)
+        if not np.all(np.isfinite(grad)) or not np.isfinite(value):
+            raise ValueError("The callable criterion returned NaN or infinity.")
+        return float(value), grad
+
+
+_NAMED = {
+    "log_loss": LogLoss,
+    "brier": Brier,
+    "ece": SoftECE,
+    "squared_error": SquaredError,
+}
+
+
+def resolve_criteria(spec, adapter) -> list:
+    """Criterion objects for ``spec`` (a name, a callable, an object or a list)."""
+    probabilistic = isinstance(adapter.loss, BinomialLoss | MultinomialLoss)
+    if isinstance(spec, str) and spec == "auto":
+        spec = "log_loss" if probabilistic else "squared_error"
+    items = (
+        list(spec)
+        if isinstance(spec, Sequence) and not isinstance(spec, str)
+        else [spec]
+    )
+    if not items:
+        raise ValueError("criterion is an empty list; give at least one criterion.")
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            if item not in _NAMED:
+                raise ValueError(
+                    f"Unknown criterion {item!r}; use one of {sorted(_NAMED)}, "
+                    "'auto', a callable or a list of these."
+                )
+            item = _NAMED[item]()
+        elif callable(item) and not hasattr(item, "value_and_grad"):
+            classes = adapter.classes_ if probabilistic else None
+            item = CallableCriterion(item, probabilistic, classes)
+        elif not hasattr(item, "value_and_grad"):
+            raise TypeError(
+                f"criterion must be a name, a callable or a list of these, got "
+                f"{type(item).__name__}."
+            )
+        if item.needs_proba and not probabilistic:
+            raise ValueError(
+                f"criterion {item.name!r} needs class probabilities, which "
+                f"{adapter.model_name} does not give; use 'squared_error'."
+            )
+        out.append(item)
+    return out
+
+
+def model_outputs(adapter, theta, X):
+    """The model's outputs on ``X`` and the vector-Jacobian product of its link.
+
+    Returns ``(out, vjp)``: ``out`` is ``(n, n_outputs)`` (probabilities of
+    every class for a probabilistic classifier) and ``vjp(g)`` maps a
+    gradient with respect to ``out`` to one with respect to the linear
+    predictor ``eta`` (shape ``(n, K)``).
+    """
+    eta = adapter.linear_predictor(theta, X)
+    loss = adapter.loss
+    if isinstance(loss, BinomialLoss):
+        p1 = expit(eta[:, 0])
+        out = np.column_stack([1.0 - p1, p1])
+        return out, lambda g: ((g[:, 1] - g[:, 0]) * p1 * (1.0 - p1))[:, None]
+    if isinstance(loss, MultinomialLoss):
+        P = softmax(eta, axis=1)
+        return P, lambda g: P * (g - np.sum(g * P, axis=1, keepdims=True))
+    if getattr(loss, "power", None) is not None:  # log link
+        mu = np.exp(eta)
+        return mu, lambda g: g * mu
+    return eta, lambda g: g
+
+
+def _xt_dot(adapter, X, R):
+    """``X~^T R`` laid out like ``theta``, for ``R`` of shape ``(n, K)``."""
+    top = np.asarray(X.T @ R) if sp.issparse(X) else X.T @ R
+    if adapter.fit_intercept:
+        top = np.vstack([top, R.sum(axis=0, keepdims=True)])
+    return top.T.ravel()
+
+
+def criterion_gradient(adapter, theta, X, y_enc, criteria, groups=None, labels=None):
+    """Values and ``grad_theta`` of every criterion on every group of rows.
+
+    Parameters
+    ----------
+    adapter : LinearAdapter
+    theta : ndarray of shape (p,)
+    X : {ndarray, sparse matrix} of shape (n, d)
+    y_enc : ndarray
+        Targets in the adapter's encoding.
+    criteria : list of criterion objects
+    groups : ndarray of shape (n,), default=None
+        A group label per row; with ``labels`` each criterion is evaluated on
+        each group separately (a group without rows contributes zero).
+    labels : ndarray, default=None
+        The group labels, in column order.
+
+    Returns
+    -------
+    values : ndarray of shape (m,)
+    G : ndarray of shape (p, m)
+        ``m = len(criteria) * max(1, len(labels))``, criteria-major.
+    """
+    out, vjp = model_outputs(adapter, theta, X)
+    masks = [None] if labels is None else [np.asarray(groups == g) for g in labels]
+    values, cols = [], []
+    for crit in criteria:
+        for mask in masks:
+            if mask is not None and not mask.any():
+                values.append(0.0)
+                cols.append(np.zeros(adapter.n_params))
+                continue
+            rows = slice(None) if mask is None else mask
+            value, g_out = crit.value_and_grad(y_enc[rows], out[rows])
+            g_full = np.zeros_like(out)
+            g_full[rows] = g_out
+            values.append(value)
+            cols.append(_xt_dot(adapter, X, vjp(g_full)))
+    return np.asarray(values), np.column_stack(cols)

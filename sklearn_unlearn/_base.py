@@ -18,7 +18,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from ._fingerprint import RowMultiset, fingerprint_rows
+from ._fingerprint import RowMultiset, as_key_array, fingerprint_array
 from ._front_doors import UpdateFrontDoorsMixin
 from ._ledger import Ledger
 from ._preprocessed_update import (
@@ -249,7 +249,7 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
             residual_bound=gnorm,
         )
         self.fingerprints_ = RowMultiset()
-        keys = fingerprint_rows(X if X_raw is None else X_raw, y)
+        keys = fingerprint_array(X if X_raw is None else X_raw, y)
         self.fingerprints_.add(
             keys, np.ones(len(y)) if sample_weight is None else sample_weight
         )
@@ -431,7 +431,7 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         )
         keys_r = row_keys.get("remove")
         if keys_r is None:
-            keys_r = fingerprint_rows(Xr, yr) if len(yr) else np.zeros(0, object)
+            keys_r = fingerprint_array(Xr, yr)
         if len(yr):
             bad = self.fingerprints_.missing(keys_r, wr)
             if len(bad):
@@ -451,7 +451,7 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         rows_a = self._rows(Xa, ya, wa)
         keys_a = row_keys.get("add")
         if keys_a is None:
-            keys_a = fingerprint_rows(Xa, ya) if len(ya) else np.zeros(0, object)
+            keys_a = fingerprint_array(Xa, ya)
         n_remaining = len(self.fingerprints_) - len(yr) + len(ya)
         check_remaining(n_remaining)
         rows_keep = None
@@ -459,7 +459,7 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
             Xk, yk, wk = self._validated_rows(*retain, "retain")
             keys_k = row_keys.get("retain")
             if keys_k is None:
-                keys_k = fingerprint_rows(Xk, yk)
+                keys_k = fingerprint_array(Xk, yk)
             check_retained_rows(self.fingerprints_, keys_k, keys_r, keys_a)
             if wk is None:
                 wk = np.ones(len(yk))
@@ -535,8 +535,8 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
             n_removed=len(yr),
             n_added=len(ya),
             n_remaining=n_remaining,
-            removed=tuple(keys_r),
-            added=tuple(keys_a),
+            removed=as_key_array(keys_r),
+            added=as_key_array(keys_a),
             step_norm=float(np.linalg.norm(new_state.theta - old_theta)),
             grad_residual_bound=new_state.residual_bound,
             param_error_bound=bound,

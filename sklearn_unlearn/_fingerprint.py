@@ -1,14 +1,27 @@
-"""A multiset of row fingerprints: which rows were trained on, never the rows."""
+"""A multiset of row fingerprints: which rows were trained on, never the rows.
+
+A fingerprint is a 128-bit digest of a row ``(x, y)``, held as two unsigned
+64-bit words (an ``(n, 2)`` ``uint64`` array, the form every internal caller
+uses) or written as 32 hexadecimal characters (the form shown to people: the
+ledger, :func:`fingerprint_rows`). :class:`RowMultiset` keeps the words in
+sorted NumPy arrays, so that checking and removing a request of ``k`` rows
+among ``n`` costs ``O(k log n)`` vectorised work rather than ``k`` Python
+dictionary probes.
+"""
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from hashlib import blake2b
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["RowMultiset", "fingerprint_rows"]
+__all__ = ["RowMultiset", "fingerprint_array", "fingerprint_rows", "to_hex"]
+
+_SPARSE_CHUNK = 4096
+_KEYS = ("sklearn-unlearn1", "sklearn-unlearn2")  # 16 bytes each, as pandas wants
+_EMPTY = np.zeros((0, 2), dtype=np.uint64)
 
 
 def fingerprint_rows(X, y) -> np.ndarray:
@@ -39,12 +52,30 @@ def fingerprint_rows(X, y) -> np.ndarray:
     >>> bool(a[0] == b[0]), len(a[0])
     (True, 32)
     """
+    return to_hex(fingerprint_array(X, y))
+
+
+def fingerprint_array(X, y) -> np.ndarray:
+    """The fingerprints of :func:`fingerprint_rows` as an ``(n, 2)`` uint64 array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn._fingerprint import fingerprint_array, to_hex
+    >>> keys = fingerprint_array(np.eye(3), [0, 1, 2])
+    >>> keys.shape, keys.dtype.name
+    ((3, 2), 'uint64')
+    >>> len(to_hex(keys)[0])
+    32
+    """
     n = len(y)
+    if n == 0:
+        return _EMPTY.copy()
     Y = np.asarray(y).reshape(n, -1)
     if hasattr(X, "toarray") and X.shape[0] > _SPARSE_CHUNK:
         # densify a few rows at a time: memory stays bounded for wide data
         parts = [
-            fingerprint_rows(X[i : i + _SPARSE_CHUNK], Y[i : i + _SPARSE_CHUNK])
+            fingerprint_array(X[i : i + _SPARSE_CHUNK], Y[i : i + _SPARSE_CHUNK])
             for i in range(0, n, _SPARSE_CHUNK)
         ]
         return np.concatenate(parts)
@@ -52,32 +83,51 @@ def fingerprint_rows(X, y) -> np.ndarray:
     if not isinstance(X, pd.DataFrame | pd.Series) and Y.dtype.kind in "biuf":
         Xa = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
         if Xa.dtype.kind in "biuf":
-            A = np.hstack([Xa.reshape(n, -1), Y]).astype(np.float64) + 0.0
+            Xa = Xa.reshape(n, -1)
+            A = np.empty((n, Xa.shape[1] + Y.shape[1]))
+            A[:, : Xa.shape[1]] = Xa
+            A[:, Xa.shape[1] :] = Y
     if A is None:
         frame = pd.concat([_as_frame(X, n), _as_frame(Y, n)], axis=1, ignore_index=True)
         if all(t == np.float64 for t in frame.dtypes):
             A = frame.to_numpy(dtype=np.float64)
-    out = np.empty(n, dtype=object)
     if A is not None:  # all numeric: BLAKE2b of each row's float64 bytes
+        A += 0.0  # -0.0 -> 0.0
         raw, w = memoryview(np.ascontiguousarray(A)).cast("B"), A.shape[1] * 8
-        out[:] = [
-            blake2b(raw[i * w : i * w + w], digest_size=16).hexdigest()
-            for i in range(n)
-        ]
-        return out
-    H = np.column_stack(
+        rows = (raw[i : i + w] for i in range(0, n * w, w))
+        digests = b"".join([blake2b(r, digest_size=16).digest() for r in rows])
+        return np.frombuffer(digests, dtype=">u8").astype(np.uint64).reshape(n, 2)
+    return np.column_stack(
         [
             pd.util.hash_pandas_object(frame, index=False, hash_key=k).to_numpy()
             for k in _KEYS
         ]
-    )
-    raw = np.ascontiguousarray(H.astype("<u8")).tobytes()
-    out[:] = [raw[16 * i : 16 * i + 16].hex() for i in range(n)]
+    ).astype(np.uint64)
+
+
+def to_hex(keys) -> np.ndarray:
+    """Fingerprint words ``(n, 2)`` as 32-character hex strings."""
+    keys = np.asarray(keys, dtype=np.uint64).reshape(-1, 2)
+    out = np.empty(len(keys), dtype=object)
+    h = keys.astype(">u8").tobytes().hex()
+    out[:] = [h[i : i + 32] for i in range(0, len(h), 32)]
     return out
 
 
-_SPARSE_CHUNK = 4096
-_KEYS = ("sklearn-unlearn1", "sklearn-unlearn2")  # 16 bytes each, as pandas wants
+def as_key_array(keys) -> np.ndarray:
+    """Accept fingerprints as words ``(n, 2)`` or as hex strings; return words."""
+    if isinstance(keys, np.ndarray) and keys.dtype == np.uint64:
+        return keys if keys.ndim == 2 else keys.reshape(-1, 2)
+    keys = list(keys)
+    if not keys:
+        return _EMPTY.copy()
+    try:
+        raw = bytes.fromhex("".join(keys))
+    except (TypeError, ValueError) as exc:
+        raise TypeError("fingerprints must be 32-character hex strings.") from exc
+    if len(raw) != 16 * len(keys):
+        raise TypeError("fingerprints must be 32-character hex strings.")
+    return np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(-1, 2)
 
 
 def _as_frame(X, n) -> pd.DataFrame:
@@ -99,81 +149,222 @@ def _as_frame(X, n) -> pd.DataFrame:
     return pd.DataFrame(A)
 
 
+def _occurrence(pos: np.ndarray) -> np.ndarray:
+    """For each entry, how many earlier entries hold the same value."""
+    order = np.argsort(pos, kind="stable")
+    sorted_pos = pos[order]
+    idx = np.arange(len(pos))
+    first = np.r_[True, sorted_pos[1:] != sorted_pos[:-1]] if len(pos) else idx > 0
+    start = np.maximum.accumulate(np.where(first, idx, 0))
+    rank = np.empty_like(idx)
+    rank[order] = idx - start
+    return rank
+
+
+def _pairs(keys: np.ndarray, w: np.ndarray):
+    """``(key as a tuple of two ints, weight)`` for each row; lengths must match."""
+    if len(w) != len(keys):
+        raise ValueError("one weight per key is needed.")
+    return zip(map(tuple, keys.tolist()), w.tolist(), strict=True)
+
+
+def _batch_occurrence(keys: np.ndarray) -> np.ndarray:
+    """For each key, how many earlier keys of the batch are the same."""
+    order = np.lexsort((keys[:, 1], keys[:, 0]))
+    k = keys[order]
+    group = np.cumsum(np.r_[True, np.any(k[1:] != k[:-1], axis=1)])
+    ids = np.empty(len(keys), dtype=np.intp)
+    ids[order] = group
+    return _occurrence(ids)
+
+
 class RowMultiset:
     """Counts of trained row fingerprints with each copy's sample weight.
 
+    Distinct fingerprints are kept sorted (two ``uint64`` words each) beside
+    their number of copies; a fingerprint whose last copy is removed leaves a
+    zero count that is dropped at the next compaction (and never pickled).
     ``remove`` checks a whole request first and changes nothing unless every
     row is present as often as it is asked for; duplicate rows are separate
-    copies, and one request removes one copy per occurrence.
+    copies, and one request removes one copy per occurrence. Only copies whose
+    weight is not 1 have their weight stored.
+
+    Every method takes fingerprints as an ``(n, 2)`` uint64 array or as hex
+    strings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn._fingerprint import RowMultiset, fingerprint_array
+    >>> keys = fingerprint_array(np.array([[1.0], [2.0], [1.0]]), [0, 0, 0])
+    >>> ms = RowMultiset()
+    >>> ms.add(keys, np.ones(3))
+    >>> len(ms), sorted(ms.counter().values())
+    (3, [1, 2])
+    >>> ms.missing(keys[[0, 0, 0]]).tolist()  # only two copies of row 0
+    [2]
     """
 
     def __init__(self):
-        self._count: dict[str, int] = {}  # copies held per fingerprint
-        # the weight of every copy, in insertion order, only for fingerprints
-        # with at least one copy whose weight is not 1 (all others weigh 1)
-        self._weights: dict[str, list[float]] = {}
+        self._hi = np.zeros(0, dtype=np.uint64)
+        self._lo = np.zeros(0, dtype=np.uint64)
+        self._count = np.zeros(0, dtype=np.int64)
+        # weights of every copy, in insertion order, for fingerprints with a
+        # copy whose weight is not 1 (keyed by the two words)
+        self._weights: dict[tuple[int, int], list[float]] = {}
         self._n = 0
+        self._dead = 0
+        self._version = 0  # bumped by every change
 
     def __len__(self) -> int:
         return self._n
 
     def copy(self) -> RowMultiset:
         new = RowMultiset()
-        new._count = dict(self._count)
+        new._hi, new._lo = self._hi.copy(), self._lo.copy()
+        new._count = self._count.copy()
         new._weights = {k: list(v) for k, v in self._weights.items()}
-        new._n = self._n
+        new._n, new._dead, new._version = self._n, self._dead, self._version
         return new
 
-    def add(self, keys, weights) -> None:
-        keys = list(keys)
-        w = np.asarray(weights, dtype=np.float64).reshape(-1)
-        if len(w) != len(keys):
-            raise ValueError("one weight per key is needed.")
-        special, count = self._weights, self._count
-        if np.all(w == 1.0) and not (special and any(k in special for k in keys)):
-            for k in keys:  # the common case
-                count[k] = count.get(k, 0) + 1
-        else:
-            for k, wk in zip(keys, w.tolist(), strict=True):
-                if wk != 1.0 or k in special:
-                    special.setdefault(k, [1.0] * count.get(k, 0)).append(wk)
-                count[k] = count.get(k, 0) + 1
-        self._n += len(keys)
+    def __getstate__(self):
+        self._compact()
+        state = self.__dict__.copy()
+        state.pop("_memo", None)
+        return state
 
-    def _held(self, k) -> list[float]:
-        return self._weights.get(k) or [1.0] * self._count.get(k, 0)
+    # ------------------------------------------------------------ lookup
+    def _locate(self, keys: np.ndarray) -> np.ndarray:
+        """Index of each key in the sorted arrays, ``-1`` where it is absent.
 
+        The last answer is remembered for the same key array until the
+        multiset changes: an update checks, peeks and removes the same keys.
+        """
+        memo = self.__dict__.get("_memo")
+        if memo is not None and memo[0] is keys and memo[1] == self._version:
+            return memo[2]
+        out = self._search(keys)
+        self._memo = (keys, self._version, out)
+        return out
+
+    def _search(self, keys: np.ndarray) -> np.ndarray:
+        if not len(self._hi) or not len(keys):
+            return np.full(len(keys), -1, dtype=np.intp)
+        hi, lo = keys[:, 0], keys[:, 1]
+        order = np.argsort(hi)  # sorted needles walk the array once
+        pos = np.empty(len(keys), dtype=np.intp)
+        pos[order] = np.searchsorted(self._hi, hi[order])
+        inside = pos < len(self._hi)
+        pos_in = np.where(inside, pos, 0)
+        same_hi = inside & (self._hi[pos_in] == hi)
+        found = same_hi & (self._lo[pos_in] == lo)
+        out = np.where(found, pos, -1)
+        # two fingerprints sharing their first word: scan that run (rare)
+        for i in np.flatnonzero(same_hi & ~found):
+            j = pos[i] + 1
+            while j < len(self._hi) and self._hi[j] == hi[i]:
+                if self._lo[j] == lo[i]:
+                    out[i] = j
+                    break
+                j += 1
+        return out
+
+    def _copies_at(self, pos: np.ndarray) -> np.ndarray:
+        """Copies held at each located index (0 where absent)."""
+        if not len(self._count):
+            return np.zeros(len(pos), dtype=np.int64)
+        return np.where(pos >= 0, self._count[np.maximum(pos, 0)], 0)
+
+    def _held(self, key: tuple[int, int], count: int) -> list[float]:
+        return self._weights.get(key) or [1.0] * count
+
+    # ------------------------------------------------------------ queries
     def missing(self, keys, weights=None) -> np.ndarray:
         """Positions in ``keys`` asked for more often than they are held.
 
         With ``weights``, a position is missing too when no held copy of that
         row has that sample weight.
         """
-        keys = list(keys)
-        count = self._count
+        keys = as_key_array(keys)
+        pos = self._locate(keys)
+        have = self._copies_at(pos)
         if weights is None:
-            need = Counter(keys)
-            if len(need) == len(keys) and need.keys() <= count.keys():
-                return np.zeros(0, dtype=int)  # distinct keys, all held (C-level)
-            over = {k for k, c in need.items() if c > count.get(k, 0)}
-            if not over:
-                return np.zeros(0, dtype=int)
-            seen: Counter = Counter()
-            bad = []
-            for i, k in enumerate(keys):
-                if k in over:
-                    seen[k] += 1
-                    if seen[k] > count.get(k, 0):
-                        bad.append(i)
-            return np.asarray(bad, dtype=int)
-        seen = Counter()
+            bad = (pos < 0) | (_occurrence(pos) >= have)
+            return np.flatnonzero(bad)
+        w = np.asarray(weights, dtype=np.float64).reshape(-1)
+        seen: Counter = Counter()
         bad = []
-        wlist = np.asarray(weights, dtype=np.float64).reshape(-1).tolist()
-        for i, (k, w) in enumerate(zip(keys, wlist, strict=True)):
-            seen[(k, w)] += 1
-            if seen[(k, w)] > sum(1 for h in self._held(k) if h == w):
+        for i, (k, wi) in enumerate(_pairs(keys, w)):
+            seen[(k, wi)] += 1
+            if seen[(k, wi)] > sum(1 for h in self._held(k, have[i]) if h == wi):
                 bad.append(i)
         return np.asarray(bad, dtype=int)
+
+    def peek_weights(self, keys) -> np.ndarray:
+        """The weights ``remove(keys)`` would return, without removing."""
+        keys = as_key_array(keys)
+        out = np.ones(len(keys))
+        if self._weights:
+            taken: Counter = Counter()
+            for i, k in enumerate(map(tuple, keys.tolist())):
+                held = self._weights.get(k)
+                if held is not None:
+                    taken[k] += 1
+                    out[i] = held[-taken[k]]
+        return out
+
+    def counter(self) -> Counter:
+        """Hex fingerprint -> number of copies held."""
+        alive = self._count > 0
+        words = np.column_stack([self._hi[alive], self._lo[alive]])
+        counts = self._count[alive].tolist()
+        return Counter(dict(zip(to_hex(words), counts, strict=True)))
+
+    def keys(self) -> np.ndarray:
+        """Every held copy's fingerprint, ``(n, 2)``, sorted (copies repeated)."""
+        alive = self._count > 0
+        words = np.column_stack([self._hi[alive], self._lo[alive]])
+        return np.repeat(words, self._count[alive], axis=0)
+
+    # ---------------------------------------------------------- mutation
+    def add(self, keys, weights) -> None:
+        keys = as_key_array(keys)
+        w = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if len(w) != len(keys):
+            raise ValueError("one weight per key is needed.")
+        if not len(keys):
+            return
+        pos = self._locate(keys)
+        self._version += 1
+        if self._weights or np.any(w != 1.0):
+            have = self._copies_at(pos)
+            before = _batch_occurrence(keys)  # earlier copies in this batch
+            for i, (k, wi) in enumerate(_pairs(keys, w)):
+                if wi != 1.0 or k in self._weights:
+                    held = self._weights.setdefault(k, [1.0] * int(have[i] + before[i]))
+                    held.append(wi)
+        old = pos >= 0
+        if old.any():
+            revived = np.sort(pos[old & (self._copies_at(pos) == 0)])
+            self._dead -= int(len(revived) and 1 + np.count_nonzero(np.diff(revived)))
+            np.add.at(self._count, pos[old], 1)
+        if not old.all():
+            new = keys[~old]
+            order = np.lexsort((new[:, 1], new[:, 0]))
+            new = new[order]
+            first = np.r_[True, np.any(new[1:] != new[:-1], axis=1)]
+            starts = np.flatnonzero(first)
+            counts = np.diff(np.r_[starts, len(new)])
+            self._insert(new[starts], counts)
+        self._n += len(keys)
+
+    def _insert(self, words: np.ndarray, counts: np.ndarray) -> None:
+        """Insert distinct absent fingerprints (sorted) with their counts."""
+        hi = np.concatenate([self._hi, words[:, 0]])
+        lo = np.concatenate([self._lo, words[:, 1]])
+        count = np.concatenate([self._count, counts.astype(np.int64)])
+        order = np.lexsort((lo, hi))
+        self._hi, self._lo, self._count = hi[order], lo[order], count[order]
 
     def remove(self, keys, weights=None, *, checked: bool = False) -> np.ndarray:
         """Remove one copy per key and return the removed copies' weights.
@@ -184,52 +375,41 @@ class RowMultiset:
         otherwise the most recently added copy. ``checked=True`` skips the
         check when the caller has just made it.
         """
-        keys = list(keys)
+        keys = as_key_array(keys)
         bad = () if checked else self.missing(keys, weights)
         if len(bad):
             raise KeyError(bad)
-        out = self.peek_weights(keys) if weights is None else None
-        if weights is not None:
+        if weights is None:
+            out = self.peek_weights(keys)
+        else:
             out = np.asarray(weights, dtype=np.float64).reshape(-1).copy()
-        special = self._weights
-        if special:
-            for k, w in zip(keys, out.tolist(), strict=True):
-                held = special.get(k)
+        if not len(keys):
+            return out
+        if self._weights:
+            for k, wi in zip(map(tuple, keys.tolist()), out.tolist(), strict=True):
+                held = self._weights.get(k)
                 if held is not None:
                     if weights is None:
                         held.pop()
                     else:
-                        held.remove(w)
-        count = self._count
-        if not special and max(map(count.__getitem__, keys), default=0) == 1:
-            deque(map(count.pop, keys), maxlen=0)  # one copy each: drop in C
-        else:
-            for k in keys:
-                left = count[k] - 1
-                if left:
-                    count[k] = left
-                else:
-                    del count[k]
-                    special.pop(k, None)
-            for k in set(keys) & special.keys():
-                if all(w == 1.0 for w in special[k]):
-                    del special[k]
+                        held.remove(wi)
+                    if not held or all(h == 1.0 for h in held):
+                        del self._weights[k]
+        pos = self._locate(keys)
+        self._version += 1
+        np.subtract.at(self._count, pos, 1)
+        gone = np.sort(pos[self._count[pos] == 0])
+        self._dead += int(len(gone) and 1 + np.count_nonzero(np.diff(gone)))
         self._n -= len(keys)
+        if self._dead > max(64, len(self._count) // 8):
+            self._compact()
         return out
 
-    def peek_weights(self, keys) -> np.ndarray:
-        """The weights ``remove(keys)`` would return, without removing."""
-        out = np.ones(len(keys))
-        special = self._weights
-        if special:
-            taken: Counter = Counter()
-            for i, k in enumerate(keys):
-                held = special.get(k)
-                if held is not None:
-                    taken[k] += 1
-                    out[i] = held[-taken[k]]
-        return out
-
-    def counter(self) -> Counter:
-        """Fingerprint -> number of copies held."""
-        return Counter(self._count)
+    def _compact(self) -> None:
+        """Drop fingerprints with no copy left."""
+        if self._dead:
+            alive = self._count > 0
+            self._hi, self._lo = self._hi[alive], self._lo[alive]
+            self._count = self._count[alive]
+            self._dead = 0
+            self._version += 1

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
+
+from ._fingerprint import to_hex
 
 __all__ = ["Ledger", "LedgerEntry"]
 
@@ -27,8 +32,9 @@ class LedgerEntry:
         Wall-clock seconds the update took.
     n_removed, n_added, n_remaining : int
         Rows taken out, put in, and trained on afterwards.
-    removed, added : tuple of str
-        Fingerprints of the rows (never the rows themselves).
+    removed, added : sequence of str
+        Hex fingerprints of the rows (never the rows themselves); compare
+        them with :func:`sklearn_unlearn._fingerprint.fingerprint_rows`.
     step_norm : float
         Euclidean norm of the parameter change.
     grad_residual_bound : float or None
@@ -50,12 +56,59 @@ class LedgerEntry:
     n_removed: int
     n_added: int
     n_remaining: int
-    removed: tuple[str, ...] = ()
-    added: tuple[str, ...] = ()
+    removed: Sequence[str] = ()
+    added: Sequence[str] = ()
     step_norm: float = 0.0
     grad_residual_bound: float | None = None
     param_error_bound: float | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+class HexFingerprints(Sequence):
+    """Fingerprint words ``(n, 2)`` read as hex strings, converted on first use.
+
+    An update records thousands of fingerprints; writing them as text only
+    when someone reads them keeps that cost out of the update.
+    """
+
+    def __init__(self, words: np.ndarray):
+        self._words = np.array(words, dtype=np.uint64).reshape(-1, 2)
+        self._words.setflags(write=False)
+        self._hex: tuple[str, ...] | None = None
+
+    def _strings(self) -> tuple[str, ...]:
+        if self._hex is None:
+            self._hex = tuple(to_hex(self._words))
+        return self._hex
+
+    def __len__(self) -> int:
+        return len(self._words)
+
+    def __getitem__(self, i):
+        return self._strings()[i]
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return self._strings() == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # mutable-looking container semantics, like list
+
+    def __repr__(self) -> str:
+        return f"HexFingerprints({len(self)} rows)"
+
+
+def _fingerprints(value) -> Sequence[str]:
+    if isinstance(value, np.ndarray) and value.dtype == np.uint64:
+        return HexFingerprints(value)
+    return tuple(value)
+
+
+def _as_dict(entry: LedgerEntry) -> dict:
+    d = {f.name: getattr(entry, f.name) for f in dataclass_fields(entry)}
+    for key in ("removed", "added", "notes"):
+        d[key] = list(d[key])
+    return d
 
 
 class Ledger:
@@ -77,8 +130,9 @@ class Ledger:
     def record(self, **fields) -> None:
         """Append an entry, stamping it with the current UTC time."""
         fields.setdefault("timestamp", datetime.now(UTC).isoformat())
-        for key in ("removed", "added", "notes"):
-            fields[key] = tuple(fields.get(key, ()))
+        for key in ("removed", "added"):
+            fields[key] = _fingerprints(fields.get(key, ()))
+        fields["notes"] = tuple(fields.get("notes", ()))
         self._entries.append(LedgerEntry(**fields))
 
     def __len__(self) -> int:
@@ -97,7 +151,7 @@ class Ledger:
         """The ledger as a DataFrame, one row per entry (fingerprints as counts)."""
         rows = []
         for e in self._entries:
-            d = asdict(e)
+            d = _as_dict(e)
             d["removed"] = len(e.removed)
             d["added"] = len(e.added)
             d["notes"] = "; ".join(e.notes)
@@ -106,4 +160,4 @@ class Ledger:
 
     def to_json(self) -> str:
         """The full ledger, fingerprints included, as a JSON string."""
-        return json.dumps([asdict(e) for e in self._entries], indent=1)
+        return json.dumps([_as_dict(e) for e in self._entries], indent=1)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._fingerprint import RowMultiset, fingerprint_rows
+from ._fingerprint import RowMultiset, as_key_array, fingerprint_array
 from .preprocessing import (
     PreprocessingRecord,
     PreprocessingStateWarning,
@@ -75,19 +75,28 @@ def check_remaining(n_remaining) -> None:
 
 
 def check_retained_rows(fingerprints: RowMultiset, keys_k, keys_r, keys_a) -> None:
-    """Check that ``keys_k`` are the rows held after removing and adding rows."""
-    expected = fingerprints.counter()
-    expected.subtract(keys_r)
-    expected.update(keys_a)
-    expected = +expected
-    got = +Counter(keys_k)
-    if got != expected:
-        extra = sum((got - expected).values())
-        lacking = sum((expected - got).values())
-        raise ValueError(
-            "X_retain/y_retain are not the rows that remain after this request: "
-            f"{extra} rows too many, {lacking} rows missing. Nothing was changed."
-        )
+    """Check that ``keys_k`` are the rows held after removing and adding rows.
+
+    ``keys_r`` is known to be held, so ``held - r + a == k`` is the multiset
+    equation ``held + a == k + r``, checked on sorted fingerprint words.
+    """
+    left = np.concatenate([fingerprints.keys(), as_key_array(keys_a)])
+    right = np.concatenate([as_key_array(keys_k), as_key_array(keys_r)])
+    if len(left) == len(right):
+        left = left[np.lexsort((left[:, 1], left[:, 0]))]
+        right = right[np.lexsort((right[:, 1], right[:, 0]))]
+        if np.array_equal(left, right):
+            return
+    got, expected = (
+        Counter(map(tuple, right.tolist())),
+        Counter(map(tuple, left.tolist())),
+    )
+    extra = sum((got - expected).values())
+    lacking = sum((expected - got).values())
+    raise ValueError(
+        "X_retain/y_retain are not the rows that remain after this request: "
+        f"{extra} rows too many, {lacking} rows missing. Nothing was changed."
+    )
 
 
 @dataclass(frozen=True)
@@ -180,14 +189,14 @@ def update_through_preprocessing(
     started = time.perf_counter()
     # 1. check the request on the raw rows, before anything changes
     n_r = n_a = 0
-    keys_r = keys_a = np.zeros(0, dtype=object)
+    keys_r = keys_a = np.zeros((0, 2), dtype=np.uint64)
     w_r = w_a = None
     if remove is not None:
         Xr, yr, wr_user = remove
         n_r = _num_rows(Xr)
         if wr_user is not None:
             wr_user = _weights(wr_user, n_r)
-        keys_r = fingerprint_rows(Xr, yr)
+        keys_r = fingerprint_array(Xr, yr)
         bad = fingerprints.missing(keys_r, wr_user)
         if len(bad):
             raise missing_rows_error(bad, n_r)
@@ -201,11 +210,11 @@ def update_through_preprocessing(
             w_a = _weights(wa_user, n_a)
         else:
             w_a = np.ones(n_a)
-        keys_a = fingerprint_rows(Xa, ya)
+        keys_a = fingerprint_array(Xa, ya)
     check_remaining(len(fingerprints) - n_r + n_a)
     keys_k = None
     if retain is not None:
-        keys_k = fingerprint_rows(retain[0], retain[1])
+        keys_k = fingerprint_array(retain[0], retain[1])
         check_retained_rows(fingerprints, keys_k, keys_r, keys_a)
 
     # 2. the new preprocessing, computed aside

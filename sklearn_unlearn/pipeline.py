@@ -16,7 +16,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ._fingerprint import RowMultiset, fingerprint_rows
+from ._fingerprint import RowMultiset, fingerprint_array
 from ._front_doors import UpdateFrontDoorsMixin
 from ._preprocessed_update import update_through_preprocessing, warn_preprocessing_once
 from .preprocessing import PreprocessingRecord
@@ -159,7 +159,7 @@ class UnlearnPipeline(UpdateFrontDoorsMixin, Pipeline):
         self.fingerprints_ = RowMultiset()
         self._model_raw_keys = False
         if y is not None:
-            keys = fingerprint_rows(X, y)
+            keys = fingerprint_array(X, y)
             self.fingerprints_.add(keys, np.ones(n) if weights is None else weights)
             last = self._final_estimator
             if hasattr(last, "_set_row_keys"):

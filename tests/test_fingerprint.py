@@ -108,80 +108,96 @@ def test_string_targets_and_object_rows():
 
 
 # -------------------------------------------------------------- multiset
+_NAMES = "abcdz"
+_HEX = dict(
+    zip(_NAMES, fingerprint_rows(np.arange(5.0)[:, None], np.zeros(5)), strict=True)
+)
+
+
+def K(names):
+    """Fingerprints of named rows (a list of hex strings)."""
+    return [_HEX[c] for c in names]
+
+
+def C(**counts):
+    """The counter() expected for named rows."""
+    return {_HEX[c]: n for c, n in counts.items()}
+
+
 def _multiset():
     ms = RowMultiset()
-    ms.add(["a", "b", "a", "c", "a"], [1.0, 2.0, 3.0, 1.0, 1.0])
+    ms.add(K("abaca"), [1.0, 2.0, 3.0, 1.0, 1.0])
     return ms
 
 
 def test_copies_are_counted():
     ms = _multiset()
     assert len(ms) == 5
-    assert ms.counter() == {"a": 3, "b": 1, "c": 1}
+    assert ms.counter() == C(a=3, b=1, c=1)
 
 
 def test_missing_reports_positions_asked_too_often():
     ms = _multiset()
-    assert_array_equal(ms.missing(["a", "a", "a"]), [])
-    assert_array_equal(ms.missing(["a", "a", "a", "a"]), [3])
-    assert_array_equal(ms.missing(["z", "b", "b", "c"]), [0, 2])
-    assert ms.missing([]).dtype.kind == "i"
+    assert_array_equal(ms.missing(K("aaa")), [])
+    assert_array_equal(ms.missing(K("aaaa")), [3])
+    assert_array_equal(ms.missing(K("zbbc")), [0, 2])
+    assert ms.missing(np.zeros((0, 2), dtype=np.uint64)).dtype.kind == "i"
 
 
 def test_missing_with_weights_needs_a_copy_of_that_weight():
     ms = _multiset()
-    assert_array_equal(ms.missing(["a", "a"], [1.0, 3.0]), [])
-    assert_array_equal(ms.missing(["a", "a"], [3.0, 3.0]), [1])
-    assert_array_equal(ms.missing(["b"], [1.0]), [0])
-    assert_array_equal(ms.missing(["a", "a", "a"], [1.0, 1.0, 3.0]), [])
+    assert_array_equal(ms.missing(K("aa"), [1.0, 3.0]), [])
+    assert_array_equal(ms.missing(K("aa"), [3.0, 3.0]), [1])
+    assert_array_equal(ms.missing(K("b"), [1.0]), [0])
+    assert_array_equal(ms.missing(K("aaa"), [1.0, 1.0, 3.0]), [])
 
 
 def test_remove_is_atomic():
     ms = _multiset()
     with pytest.raises(KeyError) as info:
-        ms.remove(["a", "b", "b"])
+        ms.remove(K("abb"))
     assert_array_equal(info.value.args[0], [2])
     assert len(ms) == 5
-    assert ms.counter() == {"a": 3, "b": 1, "c": 1}
+    assert ms.counter() == C(a=3, b=1, c=1)
     with pytest.raises(KeyError):
-        ms.remove(["c", "a"], [1.0, 2.0])
-    assert ms.counter() == {"a": 3, "b": 1, "c": 1}
+        ms.remove(K("ca"), [1.0, 2.0])
+    assert ms.counter() == C(a=3, b=1, c=1)
 
 
 def test_remove_with_weights_takes_that_copy():
     ms = _multiset()
-    out = ms.remove(["a", "b"], [3.0, 2.0])
+    out = ms.remove(K("ab"), [3.0, 2.0])
     assert_array_equal(out, [3.0, 2.0])
-    assert ms.counter() == {"a": 2, "c": 1}
-    assert "b" not in ms.counter()
+    assert ms.counter() == C(a=2, c=1)
+    assert _HEX["b"] not in ms.counter()
     # the weight-3 copy is gone
-    assert_array_equal(ms.missing(["a"], [3.0]), [0])
-    assert_array_equal(ms.missing(["a", "a"], [1.0, 1.0]), [])
+    assert_array_equal(ms.missing(K("a"), [3.0]), [0])
+    assert_array_equal(ms.missing(K("aa"), [1.0, 1.0]), [])
 
 
 def test_remove_without_weights_and_peek_agree():
     ms = _multiset()
-    peek = ms.peek_weights(["a", "a", "c"])
+    peek = ms.peek_weights(K("aac"))
     assert len(ms) == 5  # peeking removes nothing
-    out = ms.remove(["a", "a", "c"])
+    out = ms.remove(K("aac"))
     assert_array_equal(out, peek)
     assert_array_equal(np.sort(out), [1.0, 1.0, 3.0])  # the two latest copies of a
-    assert ms.counter() == {"a": 1, "b": 1}
+    assert ms.counter() == C(a=1, b=1)
 
 
 def test_copy_is_independent():
     ms = _multiset()
     other = ms.copy()
-    other.remove(["a"])
-    other.add(["d"], [1.0])
-    assert ms.counter() == {"a": 3, "b": 1, "c": 1}
-    assert other.counter() == {"a": 2, "b": 1, "c": 1, "d": 1}
+    other.remove(K("a"))
+    other.add(K("d"), [1.0])
+    assert ms.counter() == C(a=3, b=1, c=1)
+    assert other.counter() == C(a=2, b=1, c=1, d=1)
 
 
 def test_add_requires_one_weight_per_key():
     ms = RowMultiset()
     with pytest.raises(ValueError):
-        ms.add(["a", "b"], [1.0])
+        ms.add(K("ab"), [1.0])
 
 
 def test_sparse_rows_hash_like_dense_rows_even_in_chunks():
@@ -195,3 +211,50 @@ def test_sparse_rows_hash_like_dense_rows_even_in_chunks():
     np.testing.assert_array_equal(
         fingerprint_rows(X, y), fingerprint_rows(X.toarray(), y)
     )
+
+
+def _words(*pairs):
+    return np.array(pairs, dtype=np.uint64)
+
+
+def test_fingerprints_sharing_their_first_word_stay_distinct():
+    ms = RowMultiset()
+    ms.add(_words((5, 2), (3, 9), (5, 1), (5, 2)), np.ones(4))
+    assert len(ms) == 4
+    assert_array_equal(ms.missing(_words((5, 1), (5, 2), (5, 2))), [])
+    assert_array_equal(ms.missing(_words((5, 3), (5, 1), (5, 1))), [0, 2])
+    ms.remove(_words((5, 2), (5, 1)))
+    assert_array_equal(ms.missing(_words((5, 1))), [0])
+    assert_array_equal(ms.missing(_words((5, 2), (3, 9))), [])
+    ms.add(_words((5, 1), (4, 0)), np.ones(2))
+    assert_array_equal(ms.keys(), _words((3, 9), (4, 0), (5, 1), (5, 2)))
+
+
+def test_a_remembered_lookup_is_dropped_when_the_multiset_changes():
+    ms = RowMultiset()
+    keys = _words((1, 1), (2, 2))
+    ms.add(keys, np.ones(2))
+    assert_array_equal(ms.missing(keys), [])
+    ms.remove(keys[:1])
+    assert_array_equal(ms.missing(keys), [0])  # the same array object, asked again
+
+
+def test_emptied_fingerprints_are_dropped_before_pickling():
+    import pickle
+
+    ms = RowMultiset()
+    ms.add(_words(*[(i, i) for i in range(10)]), np.ones(10))
+    ms.remove(_words((3, 3), (7, 7)))
+    clone = pickle.loads(pickle.dumps(ms))
+    assert len(clone._hi) == 8 and np.all(clone._count > 0)
+    assert_array_equal(clone.missing(_words((3, 3), (4, 4))), [0])
+
+
+def test_many_weighted_copies_keep_their_weights():
+    ms = RowMultiset()
+    keys = _words(*[(i % 50, 0) for i in range(200)])
+    w = np.arange(200, dtype=float) + 1.0
+    ms.add(keys, w)
+    out = ms.remove(keys[[0, 50]])  # two copies of fingerprint (0, 0): the latest first
+    assert_array_equal(out, [151.0, 101.0])
+    assert len(ms) == 198

@@ -405,6 +405,15 @@ class LinearAdapter:
         if sp.issparse(X):
             XtWX = np.asarray((X.T @ sp.diags(w) @ X).todense())
             Xw = np.asarray(X.T @ w).ravel()
+        elif np.all(w >= 0):
+            # S^T S with S = diag(sqrt w) [X, 1]: numpy hands A^T A to syrk
+            d = X.shape[1]
+            S = np.empty((X.shape[0], d + self.fit_intercept))
+            sw = np.sqrt(w)
+            np.multiply(X, sw[:, None], out=S[:, :d])
+            if self.fit_intercept:
+                S[:, d] = sw
+            return S.T @ S
         else:
             XtWX = X.T @ (X * w[:, None])
             Xw = w @ X

@@ -61,6 +61,9 @@ def cholesky_rank_one_update(L: np.ndarray, x: np.ndarray, sign: float) -> None:
             x[k + 1 :] = c * x[k + 1 :] - s * L[k + 1 :, k]
 
 
+_EPS = float(np.finfo(np.float64).eps)
+
+
 class CholeskyCurvature(CurvatureOperator):
     """``H^{-1} v`` by triangular solves with a cached Cholesky factor of ``H``.
 
@@ -123,13 +126,21 @@ class CholeskyCurvature(CurvatureOperator):
         A = H + self.damping * np.eye(H.shape[0])
         if self.null_directions_.shape[1]:
             A = A + self.null_scale_ * (self.null_directions_ @ self.null_directions_.T)
+        msg = (
+            "the curvature is not positive definite (is the objective strictly "
+            "convex on the remaining rows? add a penalty or damping)"
+        )
         try:
-            return la.cholesky(A, lower=True, check_finite=True)
+            L = la.cholesky(A, lower=True, check_finite=True)
         except la.LinAlgError as exc:
-            raise NotPositiveDefiniteError(
-                "the curvature is not positive definite (is the objective strictly "
-                "convex on the remaining rows? add a penalty or damping)"
-            ) from exc
+            raise NotPositiveDefiniteError(msg) from exc
+        # a singular matrix can factor with round-off-sized pivots: refuse
+        # those too (a pivot^2 is a Schur complement, a lower bound's proxy)
+        pivots = np.diag(L)
+        scale = float(np.max(np.abs(np.diag(A)), initial=0.0))
+        if pivots.size and pivots.min() ** 2 <= 100 * _EPS * A.shape[0] * scale:
+            raise NotPositiveDefiniteError(msg)
+        return L
 
     def _solve(self, v: np.ndarray) -> np.ndarray:
         return la.cho_solve((self.factor_, True), v, check_finite=False)
@@ -224,4 +235,13 @@ class CholeskyCurvature(CurvatureOperator):
         Z = self.null_directions_
         if Z.shape[1]:
             A = A + self.null_scale_ * (Z @ Z.T)
-        return float(np.linalg.eigvalsh(A)[0])
+        if not A.shape[0]:
+            return float("inf")
+        low = la.eigh(
+            A,
+            eigvals_only=True,
+            subset_by_index=[0, 0],
+            driver="evr",
+            check_finite=False,
+        )
+        return float(low[0])

@@ -1,0 +1,462 @@
+"""Scorers that judge forgetting inside GridSearchCV / RandomizedSearchCV.
+
+Each scorer requests the ``forget`` mask through scikit-learn's metadata
+routing (already requested for the user) and, on a test fold from
+:class:`~sklearn_unlearn.model_selection.ForgetSplit`, treats the marked
+rows as forgotten members and the others as held-out non-members. All are
+"greater is better". Reference models that do not depend on the candidate
+(oracles, retrained references, plain shadow models) are computed once per
+split and cached in the scorer, keyed by the split and the model recipe.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import joblib
+import numpy as np
+from sklearn.base import clone
+from sklearn.metrics import get_scorer
+from sklearn.utils import _safe_indexing
+from sklearn.utils.metadata_routing import MetadataRequest
+from sklearn.utils.validation import _num_samples
+
+from ..model_selection._registry import lookup_split
+from ._distance import retrain_distance
+from ._ensembles import _fit_member, accepts_forget, fit_oracles, fit_unlearned
+from ._klom import klom_from_margins
+from ._lira import LiRA, ULiRA
+from ._margins import margins
+from ._shadow_attack import ShadowModelAttack
+
+__all__ = [
+    "make_klom_scorer",
+    "make_membership_scorer",
+    "make_retrain_distance_scorer",
+    "make_utility_scorer",
+]
+
+ROUTING_HELP = (
+    "Turn metadata routing on with sklearn.set_config(enable_metadata_routing=True) "
+    "and pass the mask to the search: search.fit(X, y, forget=mask). Without "
+    "routing scikit-learn never hands a scorer the mask, and a forgetting score "
+    "without it would be meaningless."
+)
+_SUBSETS = ("forget", "held_out", "retain")
+_CACHE_SIZE = 16
+
+
+def _plain_recipe(estimator):
+    """An unfitted copy whose plain ``fit`` is the candidate's training recipe.
+
+    An unlearning estimator's method does not change a plain fit, so it is
+    replaced by ``"retrain"``; candidates differing only in the method then
+    share reference models.
+    """
+    est = clone(estimator)
+    if accepts_forget(est) and "method" in est.get_params(deep=False):
+        est.set_params(method="retrain")
+    return est
+
+
+class _ForgetScorer:
+    """Base: routing request, the mask's checks, a per-split cache."""
+
+    def __init__(self):
+        request = MetadataRequest(owner=self)
+        request.score.add_request(param="forget", alias=True)
+        self._metadata_request = request
+        self._cache = OrderedDict()
+        self.n_cache_hits_ = 0
+        self.n_cache_misses_ = 0
+
+    # -- routing ----------------------------------------------------------
+    def get_metadata_routing(self):
+        return self._metadata_request
+
+    def set_score_request(self, **kwargs):
+        """Change what the scorer requests (``forget`` is requested already).
+
+        Returns
+        -------
+        self
+        """
+        request = MetadataRequest(owner=self)
+        request.score.add_request(param="forget", alias=True)
+        for param, alias in kwargs.items():
+            request.score.add_request(param=param, alias=alias)
+        self._metadata_request = request
+        return self
+
+    # -- call -------------------------------------------------------------
+    def __call__(self, estimator, X, y, forget=None, **kwargs):
+        name = type(self).__name__
+        if forget is None:
+            raise ValueError(f"{name} received no forget mask. {ROUTING_HELP}")
+        n = _num_samples(X)
+        mask = np.asarray(forget)
+        if mask.dtype != bool or mask.shape != (n,):
+            raise ValueError(
+                f"{name}: forget must be a boolean mask of length {n} (the test "
+                f"fold), got dtype {mask.dtype} and shape {mask.shape}."
+            )
+        if not mask.any():
+            raise ValueError(
+                f"{name}: the test fold holds no forgotten rows; use ForgetSplit, "
+                "whose test folds hold them beside held-out rows."
+            )
+        if mask.all():
+            raise ValueError(f"{name}: the test fold holds no held-out rows.")
+        return float(self._score(estimator, X, np.asarray(y), mask))
+
+    # -- helpers ----------------------------------------------------------
+    def _split(self, X, y, forget):
+        ctx = lookup_split(X, y, forget)
+        if ctx is None:
+            raise ValueError(
+                f"{type(self).__name__} needs the training fold of this split and "
+                "could not find it: split with sklearn_unlearn.model_selection."
+                "ForgetSplit, in this process (a search with n_jobs > 1 runs "
+                "candidates in other processes; use n_jobs=None, or "
+                "joblib.parallel_backend('threading'))."
+            )
+        return ctx
+
+    def _cached(self, key, compute):
+        if key in self._cache:
+            self.n_cache_hits_ += 1
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        self.n_cache_misses_ += 1
+        value = compute()
+        self._cache[key] = value
+        while len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return value
+
+    def _subset_rows(self, ctx, X, y, forget, subset):
+        """Rows of the chosen group: test rows (forget/held_out) or retained."""
+        if subset == "forget":
+            return _safe_indexing(X, np.flatnonzero(forget)), y[forget]
+        if subset == "held_out":
+            return _safe_indexing(X, np.flatnonzero(~forget)), y[~forget]
+        keep = ctx.train[~ctx.forget[ctx.train]]
+        return _safe_indexing(ctx.X, keep), ctx.y[keep]
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class _UtilityScorer(_ForgetScorer):
+    def __init__(self, scoring, subset):
+        super().__init__()
+        self.scoring = scoring
+        self.subset = subset
+
+    def _score(self, estimator, X, y, forget):
+        rows = forget if self.subset == "forget" else ~forget
+        return get_scorer(self.scoring)(
+            estimator, _safe_indexing(X, np.flatnonzero(rows)), y[rows]
+        )
+
+
+def make_utility_scorer(scoring: str = "accuracy", subset: str = "held_out"):
+    """A scorer of utility on the held-out (or the forgotten) rows of a test fold.
+
+    Parameters
+    ----------
+    scoring : str, default="accuracy"
+        Any scikit-learn scorer name.
+    subset : {"held_out", "forget"}, default="held_out"
+
+    Returns
+    -------
+    scorer : callable ``scorer(estimator, X, y, forget=mask)``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_unlearn.metrics import make_utility_scorer
+    >>> X, y = make_classification(n_samples=60, random_state=0)
+    >>> clf = LogisticRegression().fit(X[:40], y[:40])
+    >>> scorer = make_utility_scorer()
+    >>> 0 <= scorer(clf, X[30:], y[30:], forget=np.arange(30) < 10) <= 1
+    True
+    """
+    if subset not in ("held_out", "forget"):
+        raise ValueError(f"subset must be 'held_out' or 'forget', got {subset!r}.")
+    get_scorer(scoring)  # fail early on an unknown name
+    return _UtilityScorer(scoring, subset)
+
+
+_MIA_METRICS = {
+    "roc_auc": lambda s: 1 - 2 * abs(s["roc_auc"] - 0.5),
+    "balanced_accuracy": lambda s: 1 - 2 * abs(s["balanced_accuracy"] - 0.5),
+    "tpr_at_1pct_fpr": lambda s: 0.01 - s["tpr_at_1pct_fpr"],
+    "tpr_at_0.1pct_fpr": lambda s: 0.001 - s["tpr_at_0.1pct_fpr"],
+}
+
+
+class _MembershipScorer(_ForgetScorer):
+    def __init__(self, attack, metric):
+        super().__init__()
+        self.attack = attack
+        self.metric = metric
+
+    def _attack_for(self, estimator, X, y, forget):
+        attack = self.attack
+        fitted = hasattr(attack, "shadow_models_") or hasattr(attack, "attack_models_")
+        if not attack.needs_shadows or (fitted and not isinstance(attack, ULiRA)):
+            return attack
+        ctx = self._split(X, y, forget)
+        recipe = _plain_recipe(estimator)
+        base_key = (ctx.key, joblib.hash(recipe), joblib.hash(attack.get_params()))
+        if isinstance(attack, ShadowModelAttack):
+            # the attacker's data: the fold's retained rows, disjoint from the test
+            keep = ctx.train[~ctx.forget[ctx.train]]
+
+            def fit_shadow():
+                return clone(attack).fit(
+                    recipe, _safe_indexing(ctx.X, keep), ctx.y[keep]
+                )
+
+            return self._cached(base_key, fit_shadow)
+        if isinstance(attack, LiRA):
+            return self._cached(
+                base_key, lambda: clone(attack).fit(recipe, ctx.X, ctx.y)
+            )
+        targets = np.zeros(len(ctx.y), dtype=bool)
+        targets[ctx.test] = True
+        first = self._cached(
+            base_key,
+            lambda: clone(attack).fit(recipe, ctx.X, ctx.y, targets),
+        )
+        # unlearned shadows depend on the candidate; the oracles do not
+        return clone(attack).fit(
+            clone(estimator), ctx.X, ctx.y, targets, oracles=first.oracles_
+        )
+
+    def _score(self, estimator, X, y, forget):
+        attack = self._attack_for(estimator, X, y, forget)
+        summary = attack.evaluate(estimator, X, y, forget)
+        return _MIA_METRICS[self.metric](summary)
+
+
+def make_membership_scorer(attack, metric: str = "roc_auc"):
+    """A scorer rewarding models whose forgotten rows look like held-out rows.
+
+    On a :class:`~sklearn_unlearn.model_selection.ForgetSplit` test fold the
+    attack scores every row; forgotten rows are the members, held-out rows
+    the non-members. The score is ``1 - 2|AUC - 0.5|`` (``"roc_auc"``),
+    ``1 - 2|BA - 0.5|`` (``"balanced_accuracy"``) or ``level - TPR`` at a
+    false-positive-rate level (``"tpr_at_1pct_fpr"``,
+    ``"tpr_at_0.1pct_fpr"``): 1 (or 0) when the attack cannot tell them
+    apart. Attacks that need shadow models and are not fitted yet are fitted
+    once per split from the split's data (ShadowModelAttack: the fold's
+    retained rows; LiRA: all rows); U-LiRA's unlearned shadows follow each
+    candidate, its oracles are shared.
+
+    Parameters
+    ----------
+    attack : MembershipAttack
+        :class:`LossAttack`, :class:`ShadowModelAttack`, :class:`LiRA` or
+        :class:`ULiRA`.
+    metric : {"roc_auc", "balanced_accuracy", "tpr_at_1pct_fpr", \
+"tpr_at_0.1pct_fpr"}, default="roc_auc"
+
+    Returns
+    -------
+    scorer : callable ``scorer(estimator, X, y, forget=mask)``
+        ``forget`` is requested through metadata routing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_unlearn.metrics import LossAttack, make_membership_scorer
+    >>> X, y = make_classification(n_samples=100, random_state=0)
+    >>> clf = LogisticRegression().fit(X[50:], y[50:])  # never saw X[:50]
+    >>> scorer = make_membership_scorer(LossAttack())
+    >>> 0.6 < scorer(clf, X[:50], y[:50], forget=np.arange(50) < 25) <= 1
+    True
+    """
+    if metric not in _MIA_METRICS:
+        raise ValueError(
+            f"metric must be one of {sorted(_MIA_METRICS)}, got {metric!r}."
+        )
+    if not hasattr(attack, "evaluate"):
+        raise TypeError(
+            f"attack must be a MembershipAttack, got {type(attack).__name__}."
+        )
+    return _MembershipScorer(attack, metric)
+
+
+class _KLoMScorer(_ForgetScorer):
+    def __init__(
+        self, n_models, n_bins, subset, statistic, random_state, n_jobs, spread
+    ):
+        super().__init__()
+        self.n_models = n_models
+        self.n_bins = n_bins
+        self.subset = subset
+        self.statistic = statistic
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.spread = spread
+
+    def _score(self, estimator, X, y, forget):
+        ctx = self._split(X, y, forget)
+        Xp, yp = _safe_indexing(ctx.X, ctx.train), ctx.y[ctx.train]
+        fp = ctx.forget[ctx.train]
+        Xe, ye = self._subset_rows(ctx, X, y, forget, self.subset)
+        opts = dict(
+            n_models=self.n_models,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+            spread=self.spread,
+            progress=False,
+        )
+        recipe = _plain_recipe(estimator)
+        key = (
+            ctx.key,
+            joblib.hash(recipe),
+            self.subset,
+            self.n_models,
+            self.random_state,
+            self.spread,
+        )
+
+        def oracle_margins():
+            models = fit_oracles(recipe, Xp, yp, fp, **opts)
+            return np.stack([margins(m, Xe, ye) for m in models])
+
+        O = self._cached(key, oracle_margins)
+        models = fit_unlearned(clone(estimator), Xp, yp, fp, **opts)
+        U = np.stack([margins(m, Xe, ye) for m in models])
+        values = klom_from_margins(U, O, n_bins=self.n_bins)
+        stat = (
+            np.median(values)
+            if self.statistic == "median"
+            else np.percentile(values, 95)
+        )
+        return -stat
+
+
+def make_klom_scorer(
+    n_models: int = 8,
+    n_bins: int = 20,
+    subset: str = "forget",
+    statistic: str = "median",
+    random_state: int = 0,
+    n_jobs: int | None = None,
+    spread: str = "auto",
+):
+    """A scorer ``-KLoM``: forgetting measured against oracle ensembles.
+
+    For the candidate, ``n_models`` copies are trained on the split's
+    training fold and unlearn its forget rows (:func:`fit_unlearned`); the
+    oracles (:func:`fit_oracles`, same ``random_state``, so paired halves)
+    are computed once per split and shared by all candidates. KLoM
+    (:func:`klom`) is taken on the chosen rows and summarised by its median
+    or 95th percentile. Needs the split's training fold, so the search must
+    use :class:`~sklearn_unlearn.model_selection.ForgetSplit` and score in
+    the same process (``n_jobs=None`` in the search; the ensembles' own
+    ``n_jobs`` is free).
+
+    Parameters
+    ----------
+    n_models : int, default=8
+    n_bins : int, default=20
+    subset : {"forget", "held_out", "retain"}, default="forget"
+    statistic : {"median", "p95"}, default="median"
+    random_state : int, default=0
+    n_jobs : int, default=None
+        Parallel ensemble fits (joblib).
+    spread : {"auto", "subsample", "seed"}, default="auto"
+
+    Returns
+    -------
+    scorer : callable ``scorer(estimator, X, y, forget=mask)``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn import set_config
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.model_selection import cross_validate
+    >>> from sklearn_unlearn import UnlearningClassifier
+    >>> from sklearn_unlearn.metrics import make_klom_scorer
+    >>> from sklearn_unlearn.model_selection import ForgetSplit
+    >>> X, y = make_classification(n_samples=120, random_state=0)
+    >>> forget = np.arange(120) < 6
+    >>> set_config(enable_metadata_routing=True)
+    >>> clf = UnlearningClassifier(LogisticRegression(), method="retrain")
+    >>> res = cross_validate(clf, X, y, cv=ForgetSplit(2, random_state=0),
+    ...                      scoring=make_klom_scorer(n_models=4),
+    ...                      params={"forget": forget})
+    >>> set_config(enable_metadata_routing=False)
+    >>> res["test_score"].shape
+    (2,)
+    """
+    if subset not in _SUBSETS:
+        raise ValueError(f"subset must be one of {_SUBSETS}, got {subset!r}.")
+    if statistic not in ("median", "p95"):
+        raise ValueError(f"statistic must be 'median' or 'p95', got {statistic!r}.")
+    return _KLoMScorer(
+        n_models, n_bins, subset, statistic, random_state, n_jobs, spread
+    )
+
+
+class _RetrainDistanceScorer(_ForgetScorer):
+    def __init__(self, metric, subset):
+        super().__init__()
+        self.metric = metric
+        self.subset = subset
+
+    def _score(self, estimator, X, y, forget):
+        ctx = self._split(X, y, forget)
+        recipe = _plain_recipe(estimator)
+        keep = ctx.train[~ctx.forget[ctx.train]]
+        reference = self._cached(
+            (ctx.key, joblib.hash(recipe)),
+            lambda: _fit_member(recipe, ctx.X, ctx.y, keep, None, 0),
+        )
+        Xe, _ = self._subset_rows(ctx, X, y, forget, self.subset)
+        return -retrain_distance(estimator, reference, Xe)[self.metric]
+
+
+def make_retrain_distance_scorer(metric: str = "mean_kl", subset: str = "forget"):
+    """A scorer ``-distance`` to the model retrained without the forget rows.
+
+    The reference is fitted once per split (the candidate's recipe on the
+    training fold's retained rows) and shared by all candidates.
+
+    Parameters
+    ----------
+    metric : {"mean_kl", "disagreement", "param_distance"}, default="mean_kl"
+        See :func:`retrain_distance`.
+    subset : {"forget", "held_out", "retain"}, default="forget"
+        Rows on which predictions are compared.
+
+    Returns
+    -------
+    scorer : callable ``scorer(estimator, X, y, forget=mask)``
+
+    Examples
+    --------
+    >>> from sklearn_unlearn.metrics import make_retrain_distance_scorer
+    >>> make_retrain_distance_scorer("disagreement")
+    _RetrainDistanceScorer()
+    """
+    if metric not in ("mean_kl", "disagreement", "param_distance"):
+        raise ValueError(
+            "metric must be 'mean_kl', 'disagreement' or 'param_distance', got "
+            f"{metric!r}."
+        )
+    if subset not in _SUBSETS:
+        raise ValueError(f"subset must be one of {_SUBSETS}, got {subset!r}.")
+    return _RetrainDistanceScorer(metric, subset)

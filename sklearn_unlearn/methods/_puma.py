@@ -322,6 +322,14 @@ class PUMA(UnlearningMethod):
 
     # ------------------------------------------------------------ protocol
     def prepare(self, adapter, theta, rows, hessian=None):
+        if not isinstance(adapter, LinearAdapter):
+            # the seam for nets: ``influence`` already streams
+            # ``adapter.per_sample_gradients``; ``criterion_gradient`` needs a
+            # VJP of the criterion through the net's outputs
+            raise TypeError(
+                f"PUMA supports the linear models; {adapter.model_name} (a net) is "
+                "not wired in yet. Use Newton or SSSE for nets."
+            )
         self._check_bounds()
         criteria = self._criteria(adapter)
         curvature = Newton(damping=self.damping).prepare(adapter, theta, rows, hessian)

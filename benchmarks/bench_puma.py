@@ -18,9 +18,10 @@ One run prints, as markdown:
 2. **Mislabel debugging** (paper Figure 4 / Table 3): 10% of the training
    labels flipped; the fraction of flipped rows found after inspecting
    10/20/30% of the rows, ranked at random, by training loss, by
-   self-influence (Koh & Liang), by PUMA's influence on the log loss, and by
-   PUMA's Algorithm 2 (which inspects only the rows it keeps); the scoring
-   time of each.
+   self-influence (Koh & Liang), by PUMA's influence on the log loss (of the
+   training rows, or of the clean test split: "val."), and by PUMA's
+   Algorithm 2 (which inspects only the rows it keeps); the scoring time of
+   each, and at scale the batched X-space product against per-row gradients.
 3. **Calibration patch** (paper appendix E): two-moons-style data (5000
    rows, 100 flipped labels; a logistic regression on cubic features), ECE
    before/after the Algorithm-3 patch.

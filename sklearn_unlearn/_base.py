@@ -28,13 +28,14 @@ from ._preprocessed_update import (
     update_through_preprocessing,
     warn_preprocessing_once,
 )
-from .adapters import LinearAdapter, check_linear_model
+from .adapters import LinearAdapter, check_model, is_skorch_net
 from .adapters._newton_solver import minimize_newton
 from .curvature import CholeskyCurvature, NotPositiveDefiniteError
 from .methods import METHOD_SHORTCUTS, UnlearningMethod
 from .methods._base import Rows, UnlearnState, UpdateRequest, reparameterize_state
 from .preprocessing import PreprocessingRecord
 from .utils._compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
+from .utils._namespace import all_finite, distance
 
 __all__ = ["UnlearningBudgetWarning"]
 
@@ -112,6 +113,19 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         """The fitted linear model inside ``estimator_``."""
         return self.estimator_[-1] if self._wraps_pipeline else self.estimator_
 
+    @property
+    def _is_net(self) -> bool:
+        return is_skorch_net(self._model_template())
+
+    @property
+    def _input_dtype(self):
+        """float64 for linear models; a net's rows are cast to what it consumes."""
+        if not self._is_net:
+            return np.float64
+        from .adapters._skorch_fit import net_input_dtype
+
+        return net_input_dtype(self._model_template())
+
     def _validate_X(self, X, *, reset):
         if self._wraps_pipeline:  # the pipeline's own steps validate raw input
             return validate_data(self, X, reset=reset, skip_check_array=True)
@@ -120,7 +134,7 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
             X,
             reset=reset,
             accept_sparse=("csr", "csc"),
-            dtype=np.float64,
+            dtype=self._input_dtype,
         )
 
     def _validate_model_X(self, Z):
@@ -165,6 +179,20 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
 
     def _refit_theta(self, rows_X, rows_y_raw, sample_weight):
         """Fit a fresh wrapped model and polish it; return (theta, grad_norm, H)."""
+        if self._is_net:  # plain skorch fit; a refit reuses the first fit's seed
+            from .adapters._skorch_fit import fit_skorch_net
+
+            old = getattr(self, "adapter_", None)
+            est, adapter = fit_skorch_net(
+                self._model_template(),
+                rows_X,
+                rows_y_raw,
+                sample_weight,
+                regressor=self._is_regressor,
+                rng_state=None if old is None else old.init_rng_state,
+            )
+            adapter = adapter if old is None else old
+            return est, adapter, adapter.get_theta(est), None, None
         est = self._fit_base(rows_X, rows_y_raw, sample_weight)
         adapter = self.adapter_ if hasattr(self, "adapter_") else LinearAdapter(est)
         theta = adapter.get_theta(est)
@@ -194,7 +222,9 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         -------
         self : object
         """
-        check_linear_model(self._model_template())
+        check_model(self._model_template())
+        if self._wraps_pipeline and self._is_net:
+            raise ValueError("a skorch net behind a pipeline is not supported yet.")
         method = self._make_method()
         X_raw = None
         if self._wraps_pipeline:
@@ -206,8 +236,8 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
                 X,
                 y,
                 reset=True,
-                accept_sparse=("csr", "csc"),
-                dtype=np.float64,
+                accept_sparse=("csr", "csc") if not self._is_net else False,
+                dtype=self._input_dtype,
                 y_numeric=self._is_regressor,
             )
         n = _num_samples(X if X_raw is None else X_raw)
@@ -490,7 +520,7 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
                 f"{method.name} cannot apply this request: {exc}. Nothing was changed; "
                 "retrain on the remaining rows."
             ) from exc
-        if not np.all(np.isfinite(new_state.theta)):
+        if not all_finite(new_state.theta):
             raise ValueError(
                 f"{method.name} produced non-finite parameters; nothing was changed."
             )
@@ -537,7 +567,7 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
             n_remaining=n_remaining,
             removed=as_key_array(keys_r),
             added=as_key_array(keys_a),
-            step_norm=float(np.linalg.norm(new_state.theta - old_theta)),
+            step_norm=distance(new_state.theta, old_theta),
             grad_residual_bound=new_state.residual_bound,
             param_error_bound=bound,
             notes=tuple(notes),

@@ -3,6 +3,7 @@
 ``SkorchAdapter`` needs the optional ``torch`` extra and is imported on first use.
 """
 
+from ._factory import check_model, is_skorch_net
 from ._linear import SUPPORTED_LINEAR_MODELS, LinearAdapter, check_linear_model
 
 __all__ = [
@@ -10,6 +11,8 @@ __all__ = [
     "LinearAdapter",
     "SkorchAdapter",
     "check_linear_model",
+    "check_model",
+    "is_skorch_net",
 ]
 
 

@@ -106,6 +106,15 @@ class SkorchAdapter:
     dtype, device : torch.dtype, torch.device
         Those of the module's parameters; ``theta`` and rows are cast to them.
 
+    classes_ : ndarray or None
+        The net's ``classes_`` (classifiers); targets are their indices.
+    n_features_in_ : int or None
+        Columns of the rows the net was fitted on (set by the estimator).
+    init_rng_state : torch.Tensor or None
+        torch's CPU random state right before the net was fitted (set by the
+        estimator), so that ``Retrain`` starts from the same initialisation
+        and batch order.
+
     Examples
     --------
     >>> import torch
@@ -124,6 +133,9 @@ class SkorchAdapter:
     >>> adapter.per_sample_gradients_dense(theta, X, y).shape
     torch.Size([5, 3])
     """
+
+    #: methods take their net path when the adapter says so
+    is_net = True
 
     def __init__(self, net, *, chunk_size: int = 4096):
         if not hasattr(net, "check_is_fitted") or not hasattr(net, "module"):
@@ -177,6 +189,13 @@ class SkorchAdapter:
         self.mean_scaled = True
         self.is_quadratic = False
         self._net = net
+        try:  # classifiers: the labels seen at fit (skorch's classes_)
+            classes = getattr(net, "classes_", None)
+        except AttributeError:
+            classes = None
+        self.classes_ = None if classes is None else np.asarray(classes)
+        self.n_features_in_ = None  # set by the estimator that fits the net
+        self.init_rng_state = None  # torch CPU RNG state before fit (for Retrain)
         named = [(k, p) for k, p in net.module_.named_parameters() if p.requires_grad]
         if not named:
             raise ValueError(f"{name}'s module has no trainable parameters.")
@@ -280,6 +299,68 @@ class SkorchAdapter:
         """Gradient of ``lam/2 * sum_j mask_j theta_j^2``."""
         theta = self._as_theta(theta)
         return self.penalty_strength(total_weight) * self._mask * theta
+
+    @property
+    def param_sizes(self) -> list[int]:
+        """Entries of each trainable parameter tensor, in ``theta``'s order."""
+        return list(self._numels)
+
+    @property
+    def numpy_dtype(self) -> np.dtype:
+        """The NumPy dtype of the module's parameters (rows are cast to it)."""
+        return torch.empty((), dtype=self.dtype).numpy().dtype
+
+    # ----------------------------------------------------------------- targets
+    def encode_target(self, y) -> np.ndarray:
+        """Targets as the criterion takes them, checked against the fitted classes.
+
+        Class labels become their index in ``classes_`` (int64; float for a
+        binary net), regression targets the parameters' float dtype.
+
+        Raises
+        ------
+        ValueError
+            For a label not seen at fit.
+        """
+        y = np.asarray(y)
+        if self.criterion == "mse":
+            return y.astype(self.numpy_dtype)
+        if self.classes_ is None:
+            raise ValueError("the net has no classes_; fit it on labelled rows.")
+        idx = np.searchsorted(self.classes_, y)
+        idx = np.clip(idx, 0, len(self.classes_) - 1)
+        if np.any(self.classes_[idx] != y):
+            unseen = np.unique(y[self.classes_[idx] != y])
+            raise ValueError(
+                f"y contains labels {unseen.tolist()} not seen at fit; the net "
+                f"knows {self.classes_.tolist()}."
+            )
+        if self.criterion == "bce":
+            return self.classes_[idx].astype(self.numpy_dtype)
+        return self.classes_[idx].astype(np.int64)
+
+    def row_weights(self, y, sample_weight=None) -> np.ndarray:
+        """Per-row weight ``c_i``: ``sample_weight``, or ones."""
+        if sample_weight is None:
+            return np.ones(len(y))
+        return np.asarray(sample_weight, dtype=np.float64).copy()
+
+    def gram(self, X, c):
+        """None: a net carries no certificate geometry (see ``LinearAdapter.gram``)."""
+        return None
+
+    def max_row_norm(self, X) -> float:
+        """Largest Euclidean norm of a row of ``X`` (0 for no rows)."""
+        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        return float(np.sqrt((X * X).sum(axis=1)).max()) if len(X) else 0.0
+
+    def as_tensors(self, X, y, c=None):
+        """Rows, targets and weights as tensors on the module's device and dtype.
+
+        Converting once and passing the tensors on saves the copies that every
+        derivative call would otherwise make (host to device, for a GPU net).
+        """
+        return self._prepare(X, y, c)
 
     # ---------------------------------------------------------------- plumbing
     def _as_theta(self, theta) -> torch.Tensor:
@@ -739,3 +820,35 @@ class SkorchAdapter:
                 HJ = torch.einsum("mkl,mlp->mkp", H, J)
                 G += torch.einsum("m,mkq,mkp->qp", c[sl], J, HJ)
         return G.detach()
+
+    def gauss_newton_factor(self, theta, X, y, c=None) -> torch.Tensor:
+        """``V`` with ``V V^T = sum_i c_i J_i^T H_i J_i`` (:meth:`gauss_newton`).
+
+        Row ``i`` contributes the ``K`` columns ``sqrt(c_i) J_i^T Q_i
+        sqrt(Lambda_i)`` from the eigendecomposition ``H_i = Q_i Lambda_i
+        Q_i^T`` of its (positive semi-definite) output Hessian, so a rank-``mK``
+        change of the Gauss-Newton matrix is known without forming it.
+
+        Returns
+        -------
+        V : torch.Tensor of shape (n_params, n * K)
+        """
+        theta = self._as_theta(theta)
+        X, y, c = self._prepare(X, y, c)
+        cols = []
+        with self._eval_mode() as module:
+            k = self._scores(module, theta, X[:1]).shape[1] if X.shape[0] else 1
+            for sl in self._slices(X.shape[0], self._dense_rows(k)):
+                Xc = X[sl]
+
+                def scores(t, Xc=Xc):
+                    return self._scores(module, t, Xc)
+
+                J = torch.func.jacrev(scores)(theta)  # (m, K, p)
+                lam, Q = torch.linalg.eigh(self._output_hessian(scores(theta)))
+                w = (lam.clamp_min(0.0) * c[sl].unsqueeze(1)).sqrt()  # (m, K)
+                JQ = torch.einsum("mkp,mkj->mjp", J, Q) * w.unsqueeze(2)
+                cols.append(JQ.reshape(-1, self.n_params))
+        if not cols:
+            return torch.zeros((self.n_params, 0), dtype=self.dtype, device=self.device)
+        return torch.cat(cols).T.detach()

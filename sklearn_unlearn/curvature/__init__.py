@@ -1,4 +1,8 @@
-"""Inverse-curvature operators: one interface, ``solve(v)``."""
+"""Inverse-curvature operators: one interface, ``solve(v)``.
+
+The operators for nets (``TorchCholeskyCurvature``, ``IterativeNetCurvature``)
+need the optional ``torch`` extra and are imported on first use.
+"""
 
 from ._base import CurvatureOperator, NotPositiveDefiniteError
 from ._block_fisher import BlockDiagonalFisherInverse
@@ -24,4 +28,19 @@ __all__ = [
     "EmpiricalFisherInverse",
     "NotPositiveDefiniteError",
     "cholesky_rank_one_update",
+    "IterativeNetCurvature",
+    "TorchCholeskyCurvature",
 ]
+
+_NET_OPERATORS = {
+    "TorchCholeskyCurvature": "._torch_cholesky",
+    "IterativeNetCurvature": "._net_operators",
+}
+
+
+def __getattr__(name):
+    if name in _NET_OPERATORS:  # torch is optional: import it only when asked
+        import importlib
+
+        return getattr(importlib.import_module(_NET_OPERATORS[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

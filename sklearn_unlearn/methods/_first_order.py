@@ -30,7 +30,9 @@ class FirstOrder(UnlearningMethod):
         Unlearning rate. ``"auto"`` uses ``1 / L`` with ``L`` the largest
         eigenvalue of the exact Hessian at fit (kept an upper bound as rows
         come and go, see :class:`~sklearn_unlearn.curvature.CurvatureScale`),
-        the classical safe gradient step.
+        the classical safe gradient step. For a net, ``L`` is a
+        power-iteration estimate (times 1.1) of the largest eigenvalue of the
+        Gauss-Newton matrix plus weight decay.
 
     Examples
     --------
@@ -51,6 +53,10 @@ class FirstOrder(UnlearningMethod):
         self.tau = tau
 
     def prepare(self, adapter, theta, rows, hessian=None):
+        if getattr(adapter, "is_net", False):
+            from ._net_steps import first_order_prepare
+
+            return first_order_prepare(self, adapter, theta, rows)
         if hessian is None:
             lam = adapter.penalty_strength(rows.weight)
             hessian = adapter.hessian(theta, rows.X, rows.y, rows.c)
@@ -61,6 +67,10 @@ class FirstOrder(UnlearningMethod):
         return CurvatureScale(float(top[0]))
 
     def step(self, adapter, state, request):
+        if getattr(adapter, "is_net", False):
+            from ._net_steps import first_order_step
+
+            return first_order_step(self, adapter, state, request)
         g, w_new, _ = gradient_change(adapter, state.theta, request, state)
         gram, radius = updated_geometry(adapter, state, request)
         scale = state.curvature

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..adapters._newton_solver import minimize_newton
 from ..curvature import CholeskyCurvature
-from ..utils._compat import Interval
+from ..utils._compat import Interval, StrOptions
 from ._base import (
     UnlearningMethod,
     gradient_change,
@@ -42,6 +42,26 @@ class Newton(UnlearningMethod):
         model to retraining's own tolerance and reset the error bound.
     damping : float, default=0.0
         Added to the Hessian's diagonal before factorising.
+    curvature : {"auto", "cholesky", "cg", "lissa"}, default="auto"
+        How a **net**'s curvature is inverted (linear models always use the
+        exact Cholesky factor). ``"cholesky"``: the dense damped matrix with a
+        cached factor, downdated by each request's rows and refactorised;
+        ``"cg"``/``"lissa"``: matrix-free solves over the rows that remain,
+        which every request must then pass (``X_retain``, ``y_retain``).
+        ``"auto"`` picks ``"cholesky"`` up to ``max_dense_params`` parameters,
+        ``"cg"`` above.
+    matrix : {"gauss_newton", "hessian"}, default="gauss_newton"
+        A net's curvature matrix: the positive semi-definite Gauss-Newton
+        matrix, or the exact Hessian (indefinite away from a minimum: add
+        damping). The two agree for a linear model.
+    max_dense_params : int, default=20000
+        Largest parameter count for which ``"auto"`` keeps a dense matrix
+        (``2 p^2`` float64 entries: 6.4 GB at 20,000).
+    solver_options : dict, default=None
+        ``rtol``, ``max_iter``, ``scale`` and ``patience`` for ``"cg"`` and
+        ``"lissa"`` (see :class:`~sklearn_unlearn.curvature.IterativeNetCurvature`);
+        LiSSA's ``scale`` defaults to 1.1 times a power-iteration estimate of
+        the largest eigenvalue at fit.
 
     Examples
     --------
@@ -61,13 +81,39 @@ class Newton(UnlearningMethod):
     _parameter_constraints = {
         "refine": [Interval(Integral, 0, None, closed="left")],
         "damping": [Interval(Real, 0, None, closed="left")],
+        "curvature": [StrOptions({"auto", "cholesky", "cg", "lissa"})],
+        "matrix": [StrOptions({"gauss_newton", "hessian"})],
+        "max_dense_params": [Interval(Integral, 1, None, closed="left")],
+        "solver_options": [dict, None],
     }
 
-    def __init__(self, refine: int = 0, damping: float = 0.0):
+    def __init__(
+        self,
+        refine: int = 0,
+        damping: float = 0.0,
+        *,
+        curvature: str = "auto",
+        matrix: str = "gauss_newton",
+        max_dense_params: int = 20_000,
+        solver_options: dict | None = None,
+    ):
         self.refine = refine
         self.damping = damping
+        self.curvature = curvature
+        self.matrix = matrix
+        self.max_dense_params = max_dense_params
+        self.solver_options = solver_options
 
     def prepare(self, adapter, theta, rows, hessian=None):
+        if getattr(adapter, "is_net", False):
+            from ._net_steps import newton_prepare
+
+            return newton_prepare(self, adapter, theta, rows)
+        if self.curvature in ("cg", "lissa"):
+            raise ValueError(
+                f"curvature={self.curvature!r} is for nets; a linear model's "
+                "curvature is always the exact Cholesky factor."
+            )
         if hessian is None:
             lam = adapter.penalty_strength(rows.weight)
             hessian = adapter.hessian(theta, rows.X, rows.y, rows.c)
@@ -77,6 +123,10 @@ class Newton(UnlearningMethod):
         )
 
     def step(self, adapter, state, request):
+        if getattr(adapter, "is_net", False):
+            from ._net_steps import newton_step
+
+            return newton_step(self, adapter, state, request)
         theta = state.theta
         g, w_new, dlam = gradient_change(adapter, theta, request, state)
         curvature, repaired = updated_curvature(

@@ -15,6 +15,10 @@ class Retrain(UnlearningMethod):
     polished to the exact optimum, so it is the reference the approximate
     methods are compared with. Keeps no curvature.
 
+    A skorch net is re-initialised with the settings of the wrapped net and
+    the random state its first fit started from (same initial weights and
+    batch order) and trained for the same epochs on the remaining rows.
+
     Examples
     --------
     >>> from sklearn.datasets import make_classification
@@ -36,6 +40,10 @@ class Retrain(UnlearningMethod):
             raise ValueError(
                 "Retrain needs the rows that remain: pass X_retain and y_retain."
             )
+        if getattr(adapter, "is_net", False):
+            from ._net_steps import retrain_step
+
+            return retrain_step(self, adapter, state, request)
         theta, grad_norm = request.refit(request.retain)
         gram, radius = updated_geometry(adapter, state, request)
         return state.evolve(

@@ -6,7 +6,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from ..curvature import EmpiricalFisherInverse
+from ..curvature import BlockDiagonalFisherInverse, EmpiricalFisherInverse
 from ..utils._compat import Interval
 from ._base import UnlearningMethod, gradient_change, updated_geometry
 
@@ -34,6 +34,12 @@ class SSSE(UnlearningMethod):
         model's own L2 penalty).
     block_rows : int, default=256
         Rows folded in per Woodbury block of the recursion.
+    block_size : int, default=None
+        Largest diagonal block of ``F`` (SSSE Sec. 4). For a net the blocks
+        are the layers' parameter tensors, each cut into pieces of at most
+        ``block_size`` entries (None keeps each tensor whole); for a linear
+        model None keeps the full ``p x p`` inverse and an int cuts ``theta``
+        into blocks of that size.
 
     Examples
     --------
@@ -51,20 +57,34 @@ class SSSE(UnlearningMethod):
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "damping": [Interval(Real, 0, None, closed="neither")],
         "block_rows": [Interval(Integral, 1, None, closed="left")],
+        "block_size": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(
-        self, epsilon: float = 1.0, damping: float = 1e-4, block_rows: int = 256
+        self,
+        epsilon: float = 1.0,
+        damping: float = 1e-4,
+        block_rows: int = 256,
+        block_size: int | None = None,
     ):
         self.epsilon = epsilon
         self.damping = damping
         self.block_rows = block_rows
+        self.block_size = block_size
 
     def prepare(self, adapter, theta, rows, hessian=None):
+        if getattr(adapter, "is_net", False):
+            from ._net_steps import ssse_prepare
+
+            return ssse_prepare(self, adapter, theta, rows)
         lam = adapter.penalty_strength(rows.weight)
-        op = EmpiricalFisherInverse(
-            lam * adapter.penalty_mask + self.damping, block_rows=self.block_rows
-        )
+        diagonal = lam * adapter.penalty_mask + self.damping
+        if self.block_size is None:
+            op = EmpiricalFisherInverse(diagonal, block_rows=self.block_rows)
+        else:
+            op = BlockDiagonalFisherInverse(
+                diagonal, block_size=self.block_size, block_rows=self.block_rows
+            )
         for start in range(0, rows.n, adapter.chunk_size):
             s = slice(start, start + adapter.chunk_size)
             G = adapter.per_sample_gradients(theta, rows.X[s], rows.y[s])
@@ -72,6 +92,10 @@ class SSSE(UnlearningMethod):
         return op
 
     def step(self, adapter, state, request):
+        if getattr(adapter, "is_net", False):
+            from ._net_steps import ssse_step
+
+            return ssse_step(self, adapter, state, request)
         theta = state.theta
         g, w_new, _ = gradient_change(adapter, theta, request, state)
         step = -self.epsilon * state.curvature.solve(g)

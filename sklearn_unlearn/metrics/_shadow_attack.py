@@ -62,7 +62,8 @@ class ShadowModelAttack(MembershipAttack):
     >>> from sklearn.linear_model import LogisticRegression
     >>> from sklearn_unlearn.metrics import ShadowModelAttack
     >>> X, y = make_classification(n_samples=300, random_state=0)
-    >>> attack = ShadowModelAttack(n_shadow=2, random_state=0, progress=False)
+    >>> attack = ShadowModelAttack(n_shadow=2, attack_estimator=LogisticRegression(),
+    ...                            random_state=0, progress=False)
     >>> attack = attack.fit(LogisticRegression(), X[:200], y[:200])
     >>> len(attack.attack_models_)  # one per class, and the pooled fallback
     3

@@ -46,6 +46,7 @@ def sample_forget_mask(
     *,
     X=None,
     stratify: bool = True,
+    n_clusters: int | None = None,
 ) -> np.ndarray:
     """A boolean mask of rows to forget.
 
@@ -53,8 +54,9 @@ def sample_forget_mask(
     when ``stratify``). ``strategy="cluster"`` follows the PUMA paper's
     protocol (appendix, listing 3): for each class, k-means on that class's
     features, and whole clusters are marked. The class's share of the
-    request is ``q`` rows; k-means uses ``round(n_class / q)`` clusters (at
-    least 2) so that a cluster holds about ``q`` rows, and clusters are taken
+    request is ``q`` rows; k-means uses ``n_clusters`` clusters (the listing
+    uses 8; by default ``round(n_class / q)``, at least 2, so that a cluster
+    holds about ``q`` rows), and clusters are taken
     smallest first (the listing's ``counts.argsort()[0]``) while the total
     stays within ``q``, at least one cluster per class. The mask therefore
     marks about, and usually at most, ``size`` rows. Scale ``X`` first if its
@@ -71,6 +73,9 @@ def sample_forget_mask(
         Needed by ``"cluster"``.
     stratify : bool, default=True
         ``"random"`` only: keep the class proportions.
+    n_clusters : int, default=None
+        ``"cluster"`` only: k-means clusters per class (capped at the class's
+        size); ``None`` picks ``round(n_class / q)``.
 
     Returns
     -------
@@ -115,9 +120,11 @@ def sample_forget_mask(
         if qc == 0 or nc < 2:
             continue
         idx = np.flatnonzero(y == c)
-        n_clusters = int(min(max(2, round(nc / qc)), nc))
+        k_c = max(2, round(nc / qc)) if n_clusters is None else int(n_clusters)
+        if k_c < 2:
+            raise ValueError(f"n_clusters must be >= 2, got {n_clusters!r}.")
         km = KMeans(
-            n_clusters=n_clusters, n_init="auto", random_state=rng.randint(2**31 - 1)
+            n_clusters=min(k_c, nc), n_init="auto", random_state=rng.randint(2**31 - 1)
         )
         labels = km.fit(np.asarray(_safe_indexing(X, idx), dtype=np.float64)).labels_
         values, sizes = np.unique(labels, return_counts=True)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
@@ -31,7 +32,7 @@ def test_summary_against_hand_counts():
 
 def test_loss_attack(overfit_data, overfit_lr):
     X, y = overfit_data
-    train, out, fresh = slice(0, 60), slice(60, 120), slice(120, 160)
+    train, fresh = slice(0, 60), slice(120, 160)
     model = overfit_lr.fit(X[train], y[train])
     attack = LossAttack().fit(model, X[fresh], y[fresh])
     member = np.arange(120) < 60
@@ -119,8 +120,6 @@ def test_ulira_separates_doing_nothing_from_retraining(overfit_data):
     }.items():
         attack = ULiRA(n_shadow=4, random_state=0, progress=False)
         attack.fit(est, X, y, targets)
-        from sklearn.base import clone
-
         model = clone(est)
         if name == "nothing":
             model.fit(X[train], y[train])
@@ -137,7 +136,7 @@ def test_ulira_separates_doing_nothing_from_retraining(overfit_data):
 def test_shadow_model_attack_default_is_per_class_mlp(overfit_data, overfit_lr):
     X, y = overfit_data
     attack = ShadowModelAttack(n_shadow=5, random_state=0, progress=False)
-    attack.fit(overfit_lr, X[:80], y[:80])  # 5 shadows on 8 rows each
+    attack.fit(overfit_lr, X[:60], y[:60])  # 5 shadows on 6 rows each
     mlp = attack.attack_models_[None]
     assert mlp.hidden_layer_sizes == (128, 64)
     assert attack.score_samples(overfit_lr.fit(X, y), X[:5], y[:5]).shape == (5,)

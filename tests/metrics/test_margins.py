@@ -11,7 +11,9 @@ from sklearn_unlearn.metrics import margins
 
 def _direct(P, idx):
     """log p_y - log(1 - p_y), computed row by row."""
-    return np.array([np.log(p[k]) - np.log(1 - p[k]) for p, k in zip(P, idx)])
+    return np.array(
+        [np.log(p[k]) - np.log(1 - p[k]) for p, k in zip(P, idx, strict=True)]
+    )
 
 
 def test_binary_margin_is_signed_decision():
@@ -31,6 +33,7 @@ def test_multiclass_margin_matches_probabilities():
     assert_allclose(margins(clf, X, labels), _direct(clf.predict_proba(X), y))
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_probability_only_model_and_wrapper():
     X, y = make_classification(n_samples=80, random_state=0)
     mlp = MLPClassifier((8,), max_iter=300, random_state=0).fit(X, y)

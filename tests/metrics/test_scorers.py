@@ -27,7 +27,7 @@ def routing():
 @pytest.fixture
 def data():
     X, y = make_classification(
-        n_samples=150, n_features=5, n_informative=3, random_state=0
+        n_samples=100, n_features=5, n_informative=3, random_state=0
     )
     return X, y, sample_forget_mask(y, 0.05, "cluster", random_state=0, X=X)
 
@@ -102,7 +102,7 @@ def test_retrain_is_perfect_and_doing_nothing_is_not(routing, data):
     assert np.allclose(retrain["test_dist"], 0.0, atol=1e-6)
     assert np.all(nothing["test_klom"] < retrain["test_klom"])
     assert np.all(nothing["test_dist"] < -1e-3)
-    assert np.all(retrain["test_util"] > 0.6)
+    assert np.all(retrain["test_util"] > 0.5)
 
 
 def test_shadow_scorers_in_search(routing, data):
@@ -141,10 +141,10 @@ def test_bad_masks(routing, data):
     X, y, forget = data
     clf = LogisticRegression().fit(X, y)
     scorer = make_utility_scorer()
-    with pytest.raises(ValueError, match="length 150"):
+    with pytest.raises(ValueError, match="length 100"):
         scorer(clf, X, y, forget=forget[:-1])
     with pytest.raises(ValueError, match="no forgotten rows"):
-        scorer(clf, X, y, forget=np.zeros(150, dtype=bool))
+        scorer(clf, X, y, forget=np.zeros(100, dtype=bool))
     with pytest.raises(ValueError, match="could not find it"):
         make_klom_scorer(n_models=2)(clf, X[:20], y[:20], forget=np.arange(20) < 3)
     with pytest.raises(ValueError, match="metric"):

@@ -1,0 +1,123 @@
+"""Each method's step on a net against its formula computed independently."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("skorch")
+
+from skorch import NeuralNetClassifier  # noqa: E402
+from torch import nn  # noqa: E402
+
+from sklearn_unlearn import UnlearningClassifier  # noqa: E402
+from sklearn_unlearn.methods import SSSE, FirstOrder, Newton  # noqa: E402
+
+N, D, WD, K = 40, 3, 0.05, 4
+
+
+def _fit(method):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(N, D))
+    y = np.digitize(X @ [1.0, -1.0, 0.5] + rng.logistic(size=N), [-1.0, 1.0])
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(D, 4), nn.Tanh(), nn.Linear(4, 3)).double()
+    net = NeuralNetClassifier(
+        module,
+        criterion=nn.CrossEntropyLoss,
+        max_epochs=5,
+        lr=0.2,
+        train_split=None,
+        verbose=0,
+        optimizer__weight_decay=WD,
+    )
+    model = UnlearningClassifier(net, method=method).fit(X, y)
+    return model, torch.as_tensor(X), torch.as_tensor(y)
+
+
+def _gradient_change(a, theta, X, y):
+    """Gradient change of removing the first K rows, formed by hand."""
+    dlam = -WD * K
+    return -a.gradient(theta, X[:K], y[:K]) + dlam * a.penalty_mask * theta
+
+
+def _remaining_gn(a, theta, X, y, damping):
+    p = a.n_params
+    M = a.gauss_newton(theta, X[K:], y[K:])
+    return M + (WD * (N - K)) * torch.diag(a.penalty_mask) + damping * torch.eye(p)
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        Newton(damping=1e-3),
+        Newton(damping=1e-3, curvature="cg", solver_options={"rtol": 1e-12}),
+        Newton(damping=1e-3, curvature="cholesky", max_dense_params=1),
+    ],
+)
+def test_newton_step_is_the_damped_gauss_newton_step(method):
+    model, X, y = _fit(method)
+    a, theta = model.adapter_, model.state_.theta.clone()
+    g = _gradient_change(a, theta, X, y)
+    expected = theta - torch.linalg.solve(_remaining_gn(a, theta, X, y, 1e-3), g)
+    model.unlearn(
+        X[:K].numpy(), y[:K].numpy(), X_retain=X[K:].numpy(), y_retain=y[K:].numpy()
+    )
+    torch.testing.assert_close(model.state_.theta, expected, rtol=1e-8, atol=1e-10)
+    assert model.ledger_[-1].step_norm == pytest.approx(
+        float(torch.linalg.vector_norm(expected - theta))
+    )
+
+
+def test_newton_with_the_hessian():
+    model, X, y = _fit(Newton(damping=20.0, matrix="hessian"))
+    a, theta = model.adapter_, model.state_.theta.clone()
+    g = _gradient_change(a, theta, X, y)
+    H = a.hessian(theta, X[K:], y[K:])
+    H = H + WD * (N - K) * torch.diag(a.penalty_mask) + 20.0 * torch.eye(a.n_params)
+    model.unlearn(X[:K].numpy(), y[:K].numpy())
+    torch.testing.assert_close(model.state_.theta, theta - torch.linalg.solve(H, g))
+
+
+@pytest.mark.parametrize("block_size", [None, 5])
+def test_ssse_step_uses_the_per_layer_block_fisher(block_size):
+    eps, damping = 0.5, 1e-2
+    model, X, y = _fit(SSSE(epsilon=eps, damping=damping, block_size=block_size))
+    a, theta = model.adapter_, model.state_.theta.clone()
+    G = a.per_sample_gradients_dense(theta, X, y)
+    F = G.T @ G + torch.diag(WD * N * a.penalty_mask + damping)
+    blocks, start = [], 0
+    for size in a.param_sizes:
+        step = size if block_size is None else block_size
+        for s in range(start, start + size, step):
+            blocks.append((s, min(s + step, start + size)))
+        start += size
+    mask = torch.zeros_like(F, dtype=torch.bool)
+    for s, e in blocks:
+        mask[s:e, s:e] = True
+    g = _gradient_change(a, theta, X, y)
+    expected = theta - eps * torch.linalg.solve(torch.where(mask, F, 0.0), g)
+    model.unlearn(X[:K].numpy(), y[:K].numpy())
+    torch.testing.assert_close(model.state_.theta, expected)
+    # the removed rows' terms left the Fisher (at the parameters before the step)
+    G_r = a.per_sample_gradients_dense(theta, X[:K], y[:K])
+    F_new = torch.where(mask, F - G_r.T @ G_r, 0.0)
+    v = torch.randn(a.n_params, dtype=torch.float64)
+    torch.testing.assert_close(
+        model.state_.curvature.solve(v), torch.linalg.solve(F_new, v)
+    )
+
+
+def test_first_order_step():
+    model, X, y = _fit(FirstOrder(tau=0.01))
+    a, theta = model.adapter_, model.state_.theta.clone()
+    g = _gradient_change(a, theta, X, y)
+    model.unlearn(X[:K].numpy(), y[:K].numpy())
+    torch.testing.assert_close(model.state_.theta, theta - 0.01 * g)
+
+
+def test_first_order_auto_rate_is_one_over_the_top_eigenvalue():
+    model, X, y = _fit(FirstOrder())
+    a, theta = model.adapter_, model.state_.theta
+    M = a.gauss_newton(theta, X, y) + WD * N * torch.diag(a.penalty_mask)
+    top = float(torch.linalg.eigvalsh(M)[-1])
+    assert top <= model.state_.curvature.top <= 1.2 * top

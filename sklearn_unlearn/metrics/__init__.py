@@ -18,6 +18,7 @@ from ._lira import LiRA, ULiRA
 from ._loss_attack import LossAttack
 from ._margins import margins
 from ._mia_base import MembershipAttack, membership_summary
+from ._report import unlearning_report
 from ._scorers import (
     make_klom_scorer,
     make_membership_scorer,
@@ -50,4 +51,5 @@ __all__ = [
     "model_parameters",
     "retrain_distance",
     "similarity_ratio",
+    "unlearning_report",
 ]

@@ -1,13 +1,28 @@
 """Unlearning methods: how an update request becomes a parameter step."""
 
+from ._amnesiac import Amnesiac
 from ._base import UnlearningMethod
 from ._first_order import FirstOrder
+from ._gradient_ascent import GradientAscent
 from ._newton import Newton
+from ._oracle_matching import OracleMatching
 from ._puma import PUMA
 from ._retrain import Retrain
 from ._ssse import SSSE
+from ._weight_pruning import WeightPruning
 
-__all__ = ["PUMA", "SSSE", "FirstOrder", "Newton", "Retrain", "UnlearningMethod"]
+__all__ = [
+    "PUMA",
+    "SSSE",
+    "Amnesiac",
+    "FirstOrder",
+    "GradientAscent",
+    "Newton",
+    "OracleMatching",
+    "Retrain",
+    "UnlearningMethod",
+    "WeightPruning",
+]
 
 METHOD_SHORTCUTS = {
     "newton": Newton,
@@ -15,4 +30,8 @@ METHOD_SHORTCUTS = {
     "ssse": SSSE,
     "retrain": Retrain,
     "puma": PUMA,
+    "gradient_ascent": GradientAscent,
+    "weight_pruning": WeightPruning,
+    "oracle_matching": OracleMatching,
+    "amnesiac": Amnesiac,
 }

@@ -1,10 +1,39 @@
-"""Test collection: skip the torch modules' doctests when torch is absent."""
+"""Test collection and process settings shared by the whole suite.
+
+* Without torch/skorch (a linear-only install), the modules that import them
+  at the top are not collected for doctests.
+* Under pytest-xdist each worker gets one BLAS and one torch thread: two
+  workers on two cores with two threads each oversubscribe the machine and
+  make small products many times slower.
+"""
 
 import importlib.util
+import os
+
+_TORCH_MODULES = [
+    "sklearn_unlearn/adapters/_torch*.py",
+    "sklearn_unlearn/adapters/_skorch_fit.py",
+    "sklearn_unlearn/callbacks/*.py",
+    "sklearn_unlearn/curvature/_net_operators.py",
+    "sklearn_unlearn/curvature/_torch_cholesky.py",
+    "sklearn_unlearn/methods/_net_*.py",
+]
 
 collect_ignore_glob = []
 if (
     importlib.util.find_spec("torch") is None
     or importlib.util.find_spec("skorch") is None
 ):
-    collect_ignore_glob.append("sklearn_unlearn/adapters/_torch*.py")
+    collect_ignore_glob.extend(_TORCH_MODULES)
+
+
+def pytest_configure(config):
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        torch.set_num_threads(1)

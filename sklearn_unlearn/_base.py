@@ -9,7 +9,7 @@ from numbers import Real
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.pipeline import Pipeline
-from sklearn.utils import _safe_indexing, get_tags
+from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -36,6 +36,12 @@ from .methods._base import Rows, UnlearnState, UpdateRequest, reparameterize_sta
 from .preprocessing import PreprocessingRecord
 from .utils._compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
 from .utils._namespace import all_finite, distance
+from .utils._out_of_core import (
+    ChunkedRows,
+    check_chunked_rows,
+    is_out_of_core,
+    take_rows,
+)
 
 __all__ = ["UnlearningBudgetWarning"]
 
@@ -158,6 +164,8 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         if not self._wraps_pipeline:
             if self._is_plain_rows(Z):  # what validate_data would return as is
                 return Z
+            if is_out_of_core(Z) and not self._is_net:
+                return self._validate_out_of_core(Z, reset=False)
             return self._validate_X(Z, reset=False)
         Z = check_array(Z, accept_sparse=("csr", "csc"), dtype=np.float64)
         if Z.shape[1] != self.adapter_.n_features_in_:
@@ -178,6 +186,19 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
             raise ValueError("y contains NaN or infinity.")
         return y
+
+    def _validate_out_of_core(self, X, *, reset):
+        """Memmap or dask rows, checked chunk by chunk and never copied whole.
+
+        A request small enough for one chunk comes back as a float64 ndarray;
+        larger ones stay :class:`~.utils._out_of_core.ChunkedRows`.
+        """
+        width = None if reset else self.n_features_in_
+        rows = check_chunked_rows(X, n_features=width)
+        validate_data(self, X, reset=reset, skip_check_array=True)
+        if reset or len(rows) > rows.chunk_rows:
+            return rows
+        return rows.take(np.arange(len(rows)))
 
     def _rows(self, X, y, weights) -> Rows:
         a = self._adapter
@@ -211,6 +232,16 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
             )
             adapter = adapter if old is None else old
             return est, adapter, adapter.get_theta(est), None, None
+        if isinstance(rows_X, ChunkedRows):  # scikit-learn would load every row
+            from .adapters._chunked import fit_out_of_core
+
+            return fit_out_of_core(
+                self._model_template(),
+                rows_X,
+                rows_y_raw,
+                sample_weight,
+                classifier=not self._is_regressor,
+            )
         est = self._fit_base(rows_X, rows_y_raw, sample_weight)
         adapter = self.adapter_ if hasattr(self, "adapter_") else LinearAdapter(est)
         theta = adapter.get_theta(est)
@@ -229,6 +260,9 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A ``numpy.memmap`` or ``dask.array.Array`` (any real dtype) is
+            never loaded whole: a linear model is then fitted by exact Newton
+            steps over float64 chunks (see ``adapters/_chunked.py``).
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
         forget : array-like of bool, shape (n_samples,), default=None
@@ -248,6 +282,14 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         if self._wraps_pipeline:
             X_raw = validate_data(self, X, reset=True, skip_check_array=True)
             y = self._validate_y(y, _num_samples(X_raw))
+        elif is_out_of_core(X) and not self._is_net:
+            from .adapters._chunked import check_out_of_core_method
+
+            check_out_of_core_method(method)
+            X = self._validate_out_of_core(X, reset=True)
+            y = self._validate_y(y, X.shape[0])
+            if self._is_regressor and y.dtype.kind not in "biuf":
+                y = y.astype(np.float64)
         else:
             X, y = validate_data(
                 self,
@@ -318,14 +360,14 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
             retain = None
             if self._needs_retain(method):
                 retain = (
-                    _safe_indexing(X_in, keep),
+                    take_rows(X_in, keep),
                     y[keep],
                     None if sample_weight is None else sample_weight[keep],
                 )
             self._update(
                 "unlearn",
                 remove=(
-                    _safe_indexing(X_in, forget),
+                    take_rows(X_in, forget),
                     y[forget],
                     None if sample_weight is None else sample_weight[forget],
                 ),

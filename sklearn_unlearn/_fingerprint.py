@@ -17,6 +17,8 @@ from hashlib import blake2b
 import numpy as np
 import pandas as pd
 
+from .utils._out_of_core import as_chunked, is_out_of_core
+
 __all__ = ["RowMultiset", "fingerprint_array", "fingerprint_rows", "to_hex"]
 
 _SPARSE_CHUNK = 4096
@@ -58,6 +60,10 @@ def fingerprint_rows(X, y) -> np.ndarray:
 def fingerprint_array(X, y) -> np.ndarray:
     """The fingerprints of :func:`fingerprint_rows` as an ``(n, 2)`` uint64 array.
 
+    A ``numpy.memmap`` or ``dask.array.Array`` ``X`` is hashed one float64
+    chunk at a time (in parallel through dask for a dask array), with the
+    same values as the same rows in memory.
+
     Examples
     --------
     >>> import numpy as np
@@ -72,6 +78,8 @@ def fingerprint_array(X, y) -> np.ndarray:
     if n == 0:
         return _EMPTY.copy()
     Y = np.asarray(y).reshape(n, -1)
+    if is_out_of_core(X):  # a memmap or dask array: chunk by chunk, same values
+        return as_chunked(X).map_reduce(fingerprint_array, Y, how="concat")
     if hasattr(X, "toarray") and X.shape[0] > _SPARSE_CHUNK:
         # densify a few rows at a time: memory stays bounded for wide data
         parts = [

@@ -29,6 +29,7 @@ what a refit after a deletion does.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,6 +44,7 @@ from sklearn.linear_model import (
 )
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._out_of_core import ChunkedRows
 from ._losses import BinomialLoss, HalfTweedieLogLoss, MultinomialLoss, SquaredLoss
 
 __all__ = ["LinearAdapter", "SUPPORTED_LINEAR_MODELS", "check_linear_model"]
@@ -358,6 +360,8 @@ class LinearAdapter:
 
     def linear_predictor(self, theta: np.ndarray, X) -> np.ndarray:
         """``eta = X~ W^T`` of shape ``(n, K)``."""
+        if isinstance(X, ChunkedRows):  # out of core: chunk by chunk
+            return X.map_reduce(partial(self.linear_predictor, theta), how="concat")
         W = theta.reshape(self.n_outputs, self.n_cols)
         return self._eta(W, X)
 
@@ -370,6 +374,8 @@ class LinearAdapter:
 
     def loss_value(self, theta, X, y_enc, c) -> float:
         """Weighted data term ``sum_i c_i loss_i``."""
+        if isinstance(X, ChunkedRows):
+            return X.map_reduce(partial(self.loss_value, theta), y_enc, c)
         total = 0.0
         for s in self._chunks(X.shape[0]):
             eta = self.linear_predictor(theta, X[s])
@@ -384,6 +390,8 @@ class LinearAdapter:
 
     def gradient(self, theta, X, y_enc, c) -> np.ndarray:
         """Weighted data-term gradient ``sum_i c_i grad loss_i``, shape ``(p,)``."""
+        if isinstance(X, ChunkedRows):
+            return X.map_reduce(partial(self.gradient, theta), y_enc, c)
         G = np.zeros((self.n_cols, self.n_outputs))
         for s in self._chunks(X.shape[0]):
             eta = self.linear_predictor(theta, X[s])
@@ -393,6 +401,11 @@ class LinearAdapter:
 
     def per_sample_gradients(self, theta, X, y_enc) -> np.ndarray:
         """Unweighted per-row gradients ``grad loss_i``, shape ``(n, p)``."""
+        if isinstance(X, ChunkedRows):
+            raise TypeError(
+                "per-sample gradients of out-of-core rows would need n * p floats "
+                "in memory; use Newton, FirstOrder or Retrain with such rows."
+            )
         eta = self.linear_predictor(theta, X)
         r, _ = self.loss.derivatives(eta, y_enc)
         Xt = X.toarray() if sp.issparse(X) else np.asarray(X)
@@ -428,6 +441,8 @@ class LinearAdapter:
 
     def hessian(self, theta, X, y_enc, c) -> np.ndarray:
         """Weighted data-term Hessian ``sum_i c_i hess loss_i``, shape ``(p, p)``."""
+        if isinstance(X, ChunkedRows):
+            return X.map_reduce(partial(self.hessian, theta), y_enc, c)
         K, m = self.n_outputs, self.n_cols
         H = np.zeros((K, m, K, m))
         for s in self._chunks(X.shape[0]):
@@ -448,6 +463,8 @@ class LinearAdapter:
 
     def gram(self, X, c) -> np.ndarray:
         """Weighted Gram ``X~^T diag(c) X~`` used by the removal bound."""
+        if isinstance(X, ChunkedRows):
+            return X.map_reduce(self.gram, c)
         G = np.zeros((self.n_cols, self.n_cols))
         for s in self._chunks(X.shape[0]):
             G += self._sandwich(X[s], c[s])
@@ -465,10 +482,14 @@ class LinearAdapter:
         """``sum_i c_i ||x~_i||^3``, the weight of rows in the cache-error bound."""
         if X.shape[0] == 0:
             return 0.0
+        if isinstance(X, ChunkedRows):
+            return X.map_reduce(self.cubed_norm_sum, c)
         return float(np.dot(c, self._row_norms_sq(X) ** 1.5))
 
     def max_row_norm(self, X) -> float:
         """``max_i ||x~_i||``, the radius in the certified-removal bound."""
         if X.shape[0] == 0:
             return 0.0
+        if isinstance(X, ChunkedRows):
+            return X.map_reduce(self.max_row_norm, how="max")
         return float(np.sqrt(self._row_norms_sq(X).max()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..curvature import CholeskyCurvature
+from ..utils._out_of_core import ChunkedRows
 
 __all__ = ["minimize_newton"]
 
@@ -41,7 +42,20 @@ def minimize_newton(
     grad_norm : float
         Norm of the objective's gradient at the returned ``theta``.
     n_iter : int
+
+    Notes
+    -----
+    For out-of-core rows (:class:`~sklearn_unlearn.utils._out_of_core.ChunkedRows`)
+    the same iteration runs in
+    :func:`~sklearn_unlearn.adapters._chunked.minimize_newton_chunked`, which
+    needs one pass over the rows per step instead of three.
     """
+    if isinstance(X, ChunkedRows):
+        from ._chunked import minimize_newton_chunked
+
+        return minimize_newton_chunked(
+            adapter, theta, X, y_enc, c, max_iter=max_iter, rtol=rtol
+        )
     theta = np.array(theta, dtype=np.float64)
     W = float(np.sum(c))
     lam = adapter.penalty_strength(W)

@@ -1,7 +1,7 @@
 """
-=====================================
+======================================
 A stream of deletion requests, audited
-=====================================
+======================================
 
 Deletion requests arrive one after another. Each is applied as it comes, the
 model stays usable in between, and every request leaves a record in the

@@ -1,7 +1,7 @@
 """
-==========================
+=======================
 Finding mislabeled rows
-==========================
+=======================
 
 Influence functions tell which training rows hurt a model. A row whose
 deletion would *lower* the loss on the data is suspicious; PUMA's Algorithm 2

@@ -1,7 +1,7 @@
 """
-=================================================
+================================================
 Tuning ``eta`` and ``epsilon`` with GridSearchCV
-=================================================
+================================================
 
 Approximate methods have a step-size hyperparameter: PUMA's projection rate
 ``eta`` and SSSE's scale ``epsilon``. Tune them like any scikit-learn

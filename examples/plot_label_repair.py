@@ -1,7 +1,7 @@
 """
-===========================
+=============================
 Repairing labels: ``relabel``
-===========================
+=============================
 
 Some training labels turn out to be wrong. ``relabel(X, y_old, y_new)``
 changes the fitted model as if it had been trained with the right labels,

@@ -1,7 +1,7 @@
 """
-======================================
+=====================================
 A membership attack, before and after
-======================================
+=====================================
 
 Did the model really forget? A membership-inference attack tries to tell the
 rows a model was trained on from rows it never saw. After unlearning, the

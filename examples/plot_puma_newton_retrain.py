@@ -1,7 +1,7 @@
 """
-==================================================
+================================================
 PUMA, Newton or retraining: what a request costs
-==================================================
+================================================
 
 Three ways to honour the same deletion request on the Adult census data:
 

@@ -1,7 +1,7 @@
 """
-==============================
+==========================
 Unlearning in a skorch MLP
-==============================
+==========================
 
 The same estimator wraps a neural net trained with `skorch
 <https://skorch.readthedocs.io>`_. A net's loss is not convex, so no method

@@ -17,6 +17,14 @@ class CurvatureOperator:
     Subclasses store only aggregate curvature (a factor or an inverse), never
     rows, and return *new* operators from ``updated`` so that a failed update
     leaves the old one intact.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.curvature import CholeskyCurvature, CurvatureOperator
+    >>> op = CholeskyCurvature(np.diag([2.0, 4.0]))
+    >>> isinstance(op, CurvatureOperator), op.solve(np.array([2.0, 4.0])).tolist()
+    (True, [1.0, 1.0])
     """
 
     n_params: int

@@ -103,6 +103,13 @@ class UnlearningMethod(BaseEstimator):
     arguments are its hyperparameters, so ``GridSearchCV`` reaches them as
     ``method__<name>``. It turns an update request into a new state; it never
     validates user input nor touches storage.
+
+    Examples
+    --------
+    >>> from sklearn_unlearn.methods import Newton, UnlearningMethod
+    >>> method = Newton(refine=1)
+    >>> isinstance(method, UnlearningMethod), method.name, method.get_params()["refine"]
+    (True, 'Newton', 1)
     """
 
     _parameter_constraints: dict = {}

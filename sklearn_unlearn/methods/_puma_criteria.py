@@ -34,7 +34,17 @@ _EPS = 1e-12
 
 
 class LogLoss:
-    """Mean cross-entropy ``-mean_i log p(y_i | x_i)`` of a probabilistic classifier."""
+    """Mean cross-entropy ``-mean_i log p(y_i | x_i)`` of a probabilistic classifier.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.inspection import LogLoss
+    >>> value, grad = LogLoss().value_and_grad(np.array([0, 1]),
+    ...                                        np.array([[0.5, 0.5], [0.5, 0.5]]))
+    >>> round(value, 4), grad.shape
+    (0.6931, (2, 2))
+    """
 
     needs_proba = True
     name = "log_loss"
@@ -52,6 +62,15 @@ class Brier:
     """Brier score, as :func:`sklearn.metrics.brier_score_loss` computes it.
 
     Binary: ``mean (p_1 - y)^2``; multiclass: ``mean sum_k (p_k - [y = k])^2``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.inspection import Brier
+    >>> value, _ = Brier().value_and_grad(np.array([0, 1]),
+    ...                                   np.array([[0.75, 0.25], [0.5, 0.5]]))
+    >>> float(value)
+    0.15625
     """
 
     needs_proba = True
@@ -70,7 +89,17 @@ class Brier:
 
 
 class SquaredError:
-    """Mean squared error ``mean_i ||y_i - f(x_i)||^2`` of the model's predictions."""
+    """Mean squared error ``mean_i ||y_i - f(x_i)||^2`` of the model's predictions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.inspection import SquaredError
+    >>> value, grad = SquaredError().value_and_grad(np.array([1.0, 2.0]),
+    ...                                             np.array([1.0, 4.0]))
+    >>> value, grad.tolist()
+    (2.0, [0.0, 2.0])
+    """
 
     needs_proba = False
     name = "squared_error"
@@ -103,6 +132,16 @@ class SoftECE:
         Bin-membership width, in bin widths; small values approach hard bins.
     delta : float, default=1e-4
         Smoothing of the absolute value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.inspection import SoftECE, expected_calibration_error
+    >>> y = np.array([0, 1, 1, 0])
+    >>> proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.3, 0.7]])
+    >>> value, grad = SoftECE(bandwidth=0.1).value_and_grad(y, proba)
+    >>> grad.shape, abs(value - expected_calibration_error(y, proba)) < 0.1
+    ((4, 2), True)
     """
 
     needs_proba = True

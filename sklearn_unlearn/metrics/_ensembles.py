@@ -43,6 +43,16 @@ class EnsemblePlan:
     seeds : list of int
         Per member, the seed set before fitting.
     spread : {"subsample", "seed"}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_unlearn.metrics import ensemble_plan
+    >>> plan = ensemble_plan(LogisticRegression(), np.arange(10) < 2, n_models=3,
+    ...                      random_state=0)
+    >>> len(plan.retained), plan.spread
+    (3, 'subsample')
     """
 
     retained: list

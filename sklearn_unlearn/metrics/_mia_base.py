@@ -106,6 +106,12 @@ class MembershipAttack(BaseEstimator):
 
     Subclasses implement ``score_samples(model, X, y)`` and set
     ``threshold_`` (the decision rule ``score > threshold_``).
+
+    Examples
+    --------
+    >>> from sklearn_unlearn.metrics import LossAttack, MembershipAttack
+    >>> isinstance(LossAttack(), MembershipAttack)
+    True
     """
 
     needs_shadows = False

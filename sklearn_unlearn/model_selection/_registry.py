@@ -104,5 +104,14 @@ def lookup_split(X_test, y_test, forget_test) -> SplitContext | None:
 
 
 def clear_split_registry() -> None:
-    """Forget every recorded split."""
+    """Forget every recorded split.
+
+    :class:`ForgetSplit` records each split it makes so that scorers can find
+    the training fold; call this to release them (e.g. between experiments).
+
+    Examples
+    --------
+    >>> from sklearn_unlearn.model_selection import clear_split_registry
+    >>> clear_split_registry()
+    """
     _REGISTRY.clear()

@@ -824,14 +824,17 @@ class SkorchAdapter:
     def gauss_newton_factor(self, theta, X, y, c=None) -> torch.Tensor:
         """``V`` with ``V V^T = sum_i c_i J_i^T H_i J_i`` (:meth:`gauss_newton`).
 
-        Row ``i`` contributes the ``K`` columns ``sqrt(c_i) J_i^T Q_i
+        Row ``i`` contributes the columns ``sqrt(c_i) J_i^T Q_i
         sqrt(Lambda_i)`` from the eigendecomposition ``H_i = Q_i Lambda_i
-        Q_i^T`` of its (positive semi-definite) output Hessian, so a rank-``mK``
-        change of the Gauss-Newton matrix is known without forming it.
+        Q_i^T`` of its (positive semi-definite) output Hessian, so a rank-``mR``
+        change of the Gauss-Newton matrix is known without forming it. ``R``
+        is ``K``, or ``K - 1`` for a softmax (cross-entropy, NLL): its output
+        Hessian ``diag(p) - p p^T`` always has the null vector of ones, whose
+        column is dropped (a binary softmax gives one column per row).
 
         Returns
         -------
-        V : torch.Tensor of shape (n_params, n * K)
+        V : torch.Tensor of shape (n_params, n * R)
         """
         theta = self._as_theta(theta)
         X, y, c = self._prepare(X, y, c)
@@ -846,6 +849,8 @@ class SkorchAdapter:
 
                 J = torch.func.jacrev(scores)(theta)  # (m, K, p)
                 lam, Q = torch.linalg.eigh(self._output_hessian(scores(theta)))
+                if self.criterion in ("ce", "nll") and lam.shape[1] > 1:
+                    lam, Q = lam[:, 1:], Q[:, :, 1:]  # the null vector of ones
                 w = (lam.clamp_min(0.0) * c[sl].unsqueeze(1)).sqrt()  # (m, K)
                 JQ = torch.einsum("mkp,mkj->mjp", J, Q) * w.unsqueeze(2)
                 cols.append(JQ.reshape(-1, self.n_params))

@@ -111,8 +111,9 @@ def newton_prepare(method, adapter, theta, rows):
     lam = adapter.penalty_strength(rows.weight)
     if kind == "cholesky":
         M = _dense_matrix(adapter, theta, rows, method.matrix).to(torch.float64)
-        M.diagonal().add_(lam * adapter.penalty_mask.to(torch.float64))
-        return TorchCholeskyCurvature(M, damping=method.damping)
+        floor = lam * adapter.penalty_mask.to(torch.float64)
+        M.diagonal().add_(floor)
+        return TorchCholeskyCurvature(M, damping=method.damping, floor=floor)
     # matrix-free: every request needs the rows that remain
     method.requires_retained_data = True
     opts = _solver_options(method, adapter)

@@ -69,11 +69,23 @@ def test_newton_step_is_the_damped_gauss_newton_step(method):
 
 
 def test_newton_with_the_hessian():
-    model, X, y = _fit(Newton(damping=20.0, matrix="hessian"))
+    # The Hessian of a trained net is indefinite; its damping is chosen from
+    # the fitted parameters (fits repeat exactly: _fit seeds torch), so the
+    # damped Hessians before and after the request are positive definite by
+    # construction, whatever the random state or thread count of the session.
+    plain, X, y = _fit(FirstOrder(tau=0.01))
+    a, theta = plain.adapter_, plain.state_.theta
+    lows = []
+    for rows, n in ((slice(None), N), (slice(K, None), N - K)):
+        H = a.hessian(theta, X[rows], y[rows]) + WD * n * torch.diag(a.penalty_mask)
+        lows.append(float(torch.linalg.eigvalsh(H)[0]))
+    damping = max(0.0, -min(lows)) + 1.0
+    model, X, y = _fit(Newton(damping=damping, matrix="hessian"))
     a, theta = model.adapter_, model.state_.theta.clone()
+    torch.testing.assert_close(theta, plain.state_.theta)
     g = _gradient_change(a, theta, X, y)
     H = a.hessian(theta, X[K:], y[K:])
-    H = H + WD * (N - K) * torch.diag(a.penalty_mask) + 20.0 * torch.eye(a.n_params)
+    H = H + WD * (N - K) * torch.diag(a.penalty_mask) + damping * torch.eye(a.n_params)
     model.unlearn(X[:K].numpy(), y[:K].numpy())
     torch.testing.assert_close(model.state_.theta, theta - torch.linalg.solve(H, g))
 

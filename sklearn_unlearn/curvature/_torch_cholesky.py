@@ -99,7 +99,7 @@ class TorchCholeskyCurvature(CurvatureOperator):
     >>> import torch
     >>> from sklearn_unlearn.curvature import TorchCholeskyCurvature
     >>> M = torch.tensor([[4.0, 1.0], [1.0, 3.0]], dtype=torch.float64)
-    >>> op = TorchCholeskyCurvature(M, damping=0.5)
+    >>> op = TorchCholeskyCurvature(M, damping=0.5, floor=torch.tensor([2.0, 2.0]))
     >>> x = op.solve(torch.tensor([1.0, 2.0]))
     >>> bool(torch.allclose(x, torch.linalg.solve(M + 0.5 * torch.eye(2),
     ...                                           torch.tensor([1.0, 2.0],
@@ -109,8 +109,12 @@ class TorchCholeskyCurvature(CurvatureOperator):
     >>> new = op.updated(remove=V, shift=torch.tensor([-0.1, -0.1]))
     >>> new.matrix_.tolist()
     [[2.9, 0.5], [0.5, 2.65]]
-    >>> new.pending_.tolist(), new.n_refactorizations_
+    >>> new.pending_.tolist(), new.n_refactorizations_  # a small shift stays pending
     ([0.1, 0.1], 0)
+    >>> b = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    >>> exact = torch.linalg.solve(new.matrix_ + 0.5 * torch.eye(2), b)
+    >>> bool(torch.allclose(new.solve(b), exact, rtol=1e-12))
+    True
     """
 
     def __init__(

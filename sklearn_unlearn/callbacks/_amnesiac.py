@@ -61,6 +61,13 @@ class AmnesiacLog:
     batches : list of (set of bytes, torch.Tensor)
         Each recorded batch: its sensitive rows' fingerprints and the change
         ``theta_after - theta_before`` of its optimizer step.
+
+    Examples
+    --------
+    >>> from sklearn_unlearn.callbacks import AmnesiacLog
+    >>> log = AmnesiacLog(frozenset({b"row-1", b"row-2"}), [])
+    >>> len(log), log.n_batches
+    (2, 0)
     """
 
     def __init__(self, sensitive: frozenset, batches: list):

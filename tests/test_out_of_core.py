@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from sklearn_unlearn import UnlearningClassifier, UnlearningRegressor
 from sklearn_unlearn._fingerprint import fingerprint_array
+from sklearn_unlearn.adapters import _chunked as chunked
 from sklearn_unlearn.methods import SSSE, Newton, Retrain
 from sklearn_unlearn.utils import _out_of_core as ooc
 from sklearn_unlearn.utils._out_of_core import ChunkedRows
@@ -262,11 +263,12 @@ def test_joblib_threads_give_the_same_fit(data, memmap):
     assert_array_equal(par.state_.theta, est.state_.theta)  # same order of sums
 
 
-def test_warm_start_from_the_users_coefficients(data, memmap):
+def test_warm_start_from_the_users_coefficients(data, memmap, monkeypatch):
     y = data["binary"]
     user = LogisticRegression(warm_start=True, solver="newton-cholesky", tol=1e-10)
     user.fit(data["X"].astype(np.float64), y)
     est = UnlearningClassifier(user).fit(memmap, y)
+    monkeypatch.setattr(chunked, "_SUBSAMPLE", 30)  # a poor start from 30 rows
     cold = UnlearningClassifier(LogisticRegression()).fit(memmap, y)
     assert est.estimator_.n_iter_[0] <= 2 < cold.estimator_.n_iter_[0]
     _close(est.state_.theta, cold.state_.theta, 1e-10)

@@ -7,22 +7,23 @@ method over the chunked rows (:func:`minimize_newton_chunked`):
 * **start**: the wrapped estimator's own ``coef_``/``intercept_`` when it is
   already fitted on the same features and classes and has
   ``warm_start=True`` (scikit-learn's meaning of that flag); otherwise the
-  best constant model (zero coefficients, the intercept of the weighted mean
-  target: ``logit``, ``log`` or the mean, as the loss wants). Refits after a
-  deletion (``Retrain``, an exceeded ``error_budget``) follow the same rule.
+  wrapped estimator fitted by scikit-learn on a seeded random subsample of
+  20,000 rows (at most one chunk; plus the first row of each class), read
+  into memory; the
+  best constant model if that fit is not finite. Refits after a deletion
+  (``Retrain``, an exceeded ``error_budget``) follow the same rule.
 * **iterations**: exact Newton steps with Armijo backtracking until the step
   is at rounding level, as :func:`~._newton_solver.minimize_newton` does in
   memory; the start changes the time, never the result. Each step costs one
   pass over the rows (loss, gradient and Hessian are accumulated together, at
   the trial point), plus one per backtracking halving. ``polish`` has no
   effect: the fit *is* the polish.
-* **the fitted object**: a clone of the wrapped estimator is fitted by
-  scikit-learn on a handful of rows (one per class, or the first few) so that
-  it carries every attribute ``predict`` needs (``classes_``, a GLM's link),
-  then its ``coef_``/``intercept_`` are overwritten with the Newton solution
-  and ``n_iter_`` with the number of Newton steps. Other attributes of that
-  template fit (``LinearRegression.rank_``, ``singular_``) describe only the
-  handful of rows.
+* **the fitted object**: that subsample fit is a scikit-learn estimator with
+  every attribute ``predict`` needs (``classes_``, a GLM's link); its
+  ``coef_``/``intercept_`` are overwritten with the Newton solution and
+  ``n_iter_`` with the number of Newton steps. Other attributes of the
+  subsample fit (``LinearRegression.rank_``, ``singular_``) describe only
+  the subsample.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ __all__ = [
 #: methods whose fit and steps only need sums over the rows
 OUT_OF_CORE_METHODS = ("Newton", "FirstOrder", "Retrain")
 
-_TEMPLATE_ROWS = 8  # rows of the template fit, besides one per class
+_SUBSAMPLE = 20_000  # random rows of the template fit, besides one per class
 
 
 def minimize_newton_chunked(
@@ -180,12 +181,14 @@ def initial_theta(adapter, y_enc, c) -> np.ndarray:
     return theta.ravel()
 
 
-def _template_rows(y, n, classifier: bool) -> np.ndarray:
-    first = np.arange(min(n, _TEMPLATE_ROWS))
-    if not classifier:
-        return first
-    _, per_class = np.unique(y, return_index=True)
-    return np.union1d(first, per_class)
+def _template_rows(y, n, classifier: bool, limit: int) -> np.ndarray:
+    """A seeded random subsample, with the first row of every class."""
+    size = min(n, _SUBSAMPLE, limit)
+    rows = np.sort(np.random.default_rng(0).choice(n, size=size, replace=False))
+    if classifier:
+        _, per_class = np.unique(y, return_index=True)
+        rows = np.union1d(rows, per_class)
+    return rows
 
 
 def _warm_start_theta(template, adapter) -> np.ndarray | None:
@@ -242,11 +245,14 @@ def fit_out_of_core(
     hessian : ndarray of shape (p, p)
     grad_norm : float
     """
-    idx = _template_rows(y, X.shape[0], classifier)
+    idx = _template_rows(y, X.shape[0], classifier, X.chunk_rows)
     est = clone(template)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        est.fit(X.take(idx), y[idx])
+        if sample_weight is None:
+            est.fit(X.take(idx), y[idx])
+        else:
+            est.fit(X.take(idx), y[idx], sample_weight=sample_weight[idx])
     _check_target_range(est, y)
     if adapter is None:
         adapter = LinearAdapter(est)
@@ -255,7 +261,9 @@ def fit_out_of_core(
     if start is None:
         start = _warm_start_theta(template, adapter)
     if start is None:
-        start = initial_theta(adapter, y_enc, c)
+        start = adapter.get_theta(est)  # the subsample's fit
+        if not np.all(np.isfinite(start)):
+            start = initial_theta(adapter, y_enc, c)
     theta, H, gnorm, n_iter = minimize_newton_chunked(
         adapter, start, X, y_enc, c, max_iter=max_iter
     )

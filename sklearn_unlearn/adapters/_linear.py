@@ -24,6 +24,12 @@ the GLMs' ``sum_i c_i loss_i / sum_i c_i + alpha/2 ||coef||^2`` is multiplied by
 ``sum_i c_i``. Neither changes the minimiser; the second makes the penalty of
 a GLM grow with the total weight of the rows that remain, which is exactly
 what a refit after a deletion does.
+
+Every sum over rows (loss value, gradient, Hessian, Gram matrix, row norms,
+the linear predictor) also accepts
+:class:`~sklearn_unlearn.utils._out_of_core.ChunkedRows`, rows of a memmap
+or dask array that are read one float64 chunk at a time; the sum is then
+taken over chunks, in parallel through dask for a dask array.
 """
 
 from __future__ import annotations

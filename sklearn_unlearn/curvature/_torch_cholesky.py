@@ -72,6 +72,11 @@ class TorchCholeskyCurvature(CurvatureOperator):
     rtol : float, default=None
         Relative change at which the Neumann series stops (None: 1e-13 for
         float64, 1e-6 for float32).
+    point : torch.Tensor of shape (p,), default=None
+        The parameters at which ``M`` was taken, kept as ``point_`` so that
+        a caller takes every later row's term there too (then removing a row
+        subtracts exactly the term it added, and ``M`` stays the curvature of
+        the remaining rows at ``point_``: positive definite with the penalty).
 
     Attributes
     ----------
@@ -81,6 +86,8 @@ class TorchCholeskyCurvature(CurvatureOperator):
         ``(M + damping I + diag(pending_))^{-1}``.
     pending_ : torch.Tensor of shape (p,)
         The diagonal shift not yet folded into ``inverse_``.
+    point_ : torch.Tensor of shape (p,) or None
+        ``point``, detached.
     n_updates_ : int
         Woodbury updates since the last factorisation.
     n_refactorizations_ : int
@@ -127,6 +134,7 @@ class TorchCholeskyCurvature(CurvatureOperator):
         max_shift: float = 0.1,
         refactor_every: int | None = 50,
         rtol: float | None = None,
+        point=None,
     ):
         M = torch.as_tensor(matrix).detach().to(dtype)
         if M.ndim != 2 or M.shape[0] != M.shape[1]:
@@ -149,6 +157,7 @@ class TorchCholeskyCurvature(CurvatureOperator):
             else torch.as_tensor(floor).detach().to(**like).reshape(p)
         )
         self.matrix_ = 0.5 * (M + M.T)
+        self.point_ = None if point is None else torch.as_tensor(point).detach()
         self.pending_ = torch.zeros(p, **like)
         self.inverse_ = self._invert(self.matrix_)
         self.n_updates_ = 0

@@ -113,7 +113,9 @@ def newton_prepare(method, adapter, theta, rows):
         M = _dense_matrix(adapter, theta, rows, method.matrix).to(torch.float64)
         floor = lam * adapter.penalty_mask.to(torch.float64)
         M.diagonal().add_(floor)
-        return TorchCholeskyCurvature(M, damping=method.damping, floor=floor)
+        return TorchCholeskyCurvature(
+            M, damping=method.damping, floor=floor, point=theta.detach().clone()
+        )
     # matrix-free: every request needs the rows that remain
     method.requires_retained_data = True
     opts = _solver_options(method, adapter)
@@ -128,8 +130,18 @@ def newton_prepare(method, adapter, theta, rows):
 
 
 def _updated_dense(adapter, curvature, theta, request, dlam, matrix):
-    """The dense curvature of the objective that remains, refactorised."""
+    """The dense curvature of the objective that remains.
+
+    The Gauss-Newton terms of the rows are taken at the parameters where the
+    matrix was built (``curvature.point_``), so that a removed row takes out
+    exactly the term it put in: the matrix stays the Gauss-Newton matrix of
+    the remaining rows there (positive semi-definite, plus the penalty), and
+    the forgotten row leaves no residue. They are folded into the cached
+    inverse by Woodbury, ``O(p^2 r)``; a Hessian change is refactorised.
+    """
     shift = dlam * adapter.penalty_mask if dlam else None
+    if matrix != "hessian" and curvature.point_ is not None:
+        theta = curvature.point_
     if matrix == "hessian":
         delta = None
         for rows, sign in ((request.add, 1.0), (request.remove, -1.0)):

@@ -133,3 +133,21 @@ def test_first_order_auto_rate_is_one_over_the_top_eigenvalue():
     M = a.gauss_newton(theta, X, y) + WD * N * torch.diag(a.penalty_mask)
     top = float(torch.linalg.eigvalsh(M)[-1])
     assert top <= model.state_.curvature.top <= 1.2 * top
+
+
+def test_newton_stream_keeps_the_curvature_of_the_remaining_rows_at_fit():
+    """Second request: the removed rows leave the fit-time matrix exactly."""
+    model, X, y = _fit(Newton(damping=1e-3))
+    a, theta0 = model.adapter_, model.state_.theta.clone()
+    model.unlearn(X[:K].numpy(), y[:K].numpy())
+    theta1 = model.state_.theta.clone()
+    g = -a.gradient(theta1, X[K : 2 * K], y[K : 2 * K])
+    g += -WD * K * a.penalty_mask * theta1
+    model.unlearn(X[K : 2 * K].numpy(), y[K : 2 * K].numpy())
+    M = a.gauss_newton(theta0, X[2 * K :], y[2 * K :])
+    M = M + WD * (N - 2 * K) * torch.diag(a.penalty_mask)
+    cur = model.state_.curvature
+    torch.testing.assert_close(cur.matrix_, M)
+    assert cur.n_refactorizations_ == 2  # K / N = 10% a request: past max_shift
+    expected = theta1 - torch.linalg.solve(M + 1e-3 * torch.eye(a.n_params), g)
+    torch.testing.assert_close(model.state_.theta, expected, rtol=1e-8, atol=1e-10)

@@ -67,7 +67,7 @@ print(f"doing nothing would be at {dist_nothing[-1]:.1e}")
 
 # %%
 # Requests that cannot be honoured change nothing
-# ----------------------------------------------
+# -----------------------------------------------
 # A row already forgotten (or never trained on) is refused with an error that
 # names it, and the model is left exactly as it was.
 before = theta(clf).copy()

@@ -90,3 +90,26 @@ def test_notebook_is_paired(script):
         f"{notebook.name} is out of date: jupytext --sync examples/notebooks/"
         f"{script.name}"
     )
+
+
+def test_readme_quick_start_on_a_dataframe(tmp_path, monkeypatch):
+    """The README's DataFrame quick start runs on a CSV like a user's."""
+    import re
+
+    pytest.importorskip("pandas")
+    from sklearn_unlearn.datasets import load_german_credit
+
+    data = load_german_credit(as_frame=True)
+    frame = data.data.copy()
+    frame["churned"] = data.target
+    frame.to_csv(tmp_path / "customers.csv", index=False)
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(
+        r"## Quick start on your own DataFrame\n.*?```python\n(.*?)```", readme, re.S
+    ).group(1)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    ledger = namespace["model"][-1].ledger_
+    assert [e.operation for e in ledger] == ["fit", "unlearn"]
+    assert ledger[-1].n_remaining == len(frame) - 10

@@ -66,7 +66,7 @@ def fitted_parts(estimator, X, y):
 def influence_scores(
     estimator, X, y, *, criterion="auto", validation=None, group_by=None
 ) -> np.ndarray:
-    """Each row's influence ``psi_j = grad C . H^{-1} grad loss_j`` (PUMA eq. 9).
+    """Each row's influence ``psi_j = grad C^T H^{-1} grad loss_j`` (PUMA eq. 9).
 
     ``psi_j`` is the first-order change of the criterion ``C`` when row ``j``
     is deleted from the training set (``H`` is the Hessian of the summed

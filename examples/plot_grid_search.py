@@ -43,6 +43,7 @@ from sklearn_unlearn.metrics import (
     make_utility_scorer,
 )
 from sklearn_unlearn.model_selection import ForgetSplit, sample_forget_mask
+from sklearn_unlearn.plotting import TradeoffDisplay
 
 QUICK = os.environ.get("SKLEARN_UNLEARN_QUICK") == "1"
 set_config(enable_metadata_routing=True)
@@ -108,4 +109,13 @@ ax2.set(
 )
 ax1.legend()
 fig.tight_layout()
+plt.show()
+
+# %%
+# The trade-off of every candidate
+# --------------------------------
+# :class:`~sklearn_unlearn.plotting.TradeoffDisplay` puts each candidate at
+# (forgetting score, utility); both are "greater is better", the Pareto front
+# is joined and the refit candidate ringed.
+disp = TradeoffDisplay.from_search(search, utility="accuracy", forgetting="distance")
 plt.show()

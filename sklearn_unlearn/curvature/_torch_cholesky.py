@@ -72,11 +72,6 @@ class TorchCholeskyCurvature(CurvatureOperator):
     rtol : float, default=None
         Relative change at which the Neumann series stops (None: 1e-13 for
         float64, 1e-6 for float32).
-    point : torch.Tensor of shape (p,), default=None
-        The parameters at which ``M`` was taken, kept as ``point_`` so that
-        a caller takes every later row's term there too (then removing a row
-        subtracts exactly the term it added, and ``M`` stays the curvature of
-        the remaining rows at ``point_``: positive definite with the penalty).
 
     Attributes
     ----------
@@ -86,8 +81,6 @@ class TorchCholeskyCurvature(CurvatureOperator):
         ``(M + damping I + diag(pending_))^{-1}``.
     pending_ : torch.Tensor of shape (p,)
         The diagonal shift not yet folded into ``inverse_``.
-    point_ : torch.Tensor of shape (p,) or None
-        ``point``, detached.
     n_updates_ : int
         Woodbury updates since the last factorisation.
     n_refactorizations_ : int
@@ -134,7 +127,6 @@ class TorchCholeskyCurvature(CurvatureOperator):
         max_shift: float = 0.1,
         refactor_every: int | None = 50,
         rtol: float | None = None,
-        point=None,
     ):
         M = torch.as_tensor(matrix).detach().to(dtype)
         if M.ndim != 2 or M.shape[0] != M.shape[1]:
@@ -157,7 +149,6 @@ class TorchCholeskyCurvature(CurvatureOperator):
             else torch.as_tensor(floor).detach().to(**like).reshape(p)
         )
         self.matrix_ = 0.5 * (M + M.T)
-        self.point_ = None if point is None else torch.as_tensor(point).detach()
         self.pending_ = torch.zeros(p, **like)
         self.inverse_ = self._invert(self.matrix_)
         self.n_updates_ = 0
@@ -335,6 +326,37 @@ class TorchCholeskyCurvature(CurvatureOperator):
         U = BW @ Q
         out = B.clone()
         return out.addmm_(U / evals, U.T, alpha=-1.0)
+
+    def clipped(self, *, add=None, remove=None, shift=None):
+        """The operator of :meth:`updated`, its eigenvalues raised to the floor.
+
+        The repair when taking rows out at parameters other than those where
+        they went in has left the matrix indefinite: eigenvalues below the
+        penalty floor (the objective's own lower bound) are raised to it and
+        the inverse is rebuilt, ``O(p^3)``.
+        """
+        M = self.matrix_.clone()
+        like = dict(dtype=M.dtype, device=M.device)
+        for F, sign in ((add, 1.0), (remove, -1.0)):
+            if F is not None and F.numel():
+                F = F.detach().to(**like)
+                M.addmm_(F, F.T, alpha=sign)
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.last_solve_ = None
+        if shift is not None:
+            shift = torch.as_tensor(shift).to(**like).reshape(-1)
+            M.diagonal().add_(shift)
+            new.floor_ = (self.floor_ + shift).clamp_min(0.0)
+        w, V = torch.linalg.eigh(0.5 * (M + M.T))
+        top = float(w.abs().max()) if w.numel() else 1.0
+        low = max(float(new.floor_.min()) if new.floor_.numel() else 0.0, 1e-10 * top)
+        new.matrix_ = (V * w.clamp_min(low)) @ V.T
+        new.inverse_ = new._invert(new.matrix_)
+        new.pending_ = torch.zeros_like(self.pending_)
+        new.n_updates_ = 0
+        new.n_refactorizations_ = self.n_refactorizations_ + 1
+        return new
 
     def congruence(self, transform, fixed_diagonal):
         """Not available for nets (their inputs are not reparameterised)."""

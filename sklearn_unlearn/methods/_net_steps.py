@@ -14,6 +14,7 @@ import math
 
 import torch
 
+from ..curvature._base import NotPositiveDefiniteError
 from ..curvature._block_fisher import BlockDiagonalFisherInverse
 from ..curvature._net_operators import IterativeNetCurvature, net_matvec, top_eigenvalue
 from ..curvature._scale import CurvatureScale
@@ -113,9 +114,7 @@ def newton_prepare(method, adapter, theta, rows):
         M = _dense_matrix(adapter, theta, rows, method.matrix).to(torch.float64)
         floor = lam * adapter.penalty_mask.to(torch.float64)
         M.diagonal().add_(floor)
-        return TorchCholeskyCurvature(
-            M, damping=method.damping, floor=floor, point=theta.detach().clone()
-        )
+        return TorchCholeskyCurvature(M, damping=method.damping, floor=floor)
     # matrix-free: every request needs the rows that remain
     method.requires_retained_data = True
     opts = _solver_options(method, adapter)
@@ -130,30 +129,32 @@ def newton_prepare(method, adapter, theta, rows):
 
 
 def _updated_dense(adapter, curvature, theta, request, dlam, matrix):
-    """The dense curvature of the objective that remains.
+    """The dense curvature of the objective that remains; ``(operator, repaired)``.
 
-    The Gauss-Newton terms of the rows are taken at the parameters where the
-    matrix was built (``curvature.point_``), so that a removed row takes out
-    exactly the term it put in: the matrix stays the Gauss-Newton matrix of
-    the remaining rows there (positive semi-definite, plus the penalty), and
-    the forgotten row leaves no residue. They are folded into the cached
-    inverse by Woodbury, ``O(p^2 r)``; a Hessian change is refactorised.
+    Rows' Gauss-Newton terms are taken at the *current* parameters and folded
+    into the cached inverse by Woodbury, ``O(p^2 r)``; a Hessian change is
+    refactorised. The parameters where a row's term went in are not kept
+    (the fit-time parameters are a model trained on the forgotten rows), so
+    a removed row's term differs from the one it added by the parameters'
+    drift since. Should that leave the matrix indefinite, its eigenvalues are
+    raised to the penalty floor (``O(p^3)``) and ``repaired`` is True.
     """
     shift = dlam * adapter.penalty_mask if dlam else None
-    if matrix != "hessian" and curvature.point_ is not None:
-        theta = curvature.point_
     if matrix == "hessian":
         delta = None
         for rows, sign in ((request.add, 1.0), (request.remove, -1.0)):
             if rows.n:
                 d = sign * _dense_matrix(adapter, theta, rows, matrix)
                 delta = d if delta is None else delta + d
-        return curvature.updated(delta=delta, shift=shift)
+        return curvature.updated(delta=delta, shift=shift), False
     factors = {}
     for key, rows in (("add", request.add), ("remove", request.remove)):
         if rows.n:
             factors[key] = adapter.gauss_newton_factor(theta, *_tensors(adapter, rows))
-    return curvature.updated(shift=shift, **factors)
+    try:
+        return curvature.updated(shift=shift, **factors), False
+    except NotPositiveDefiniteError:
+        return curvature.clipped(shift=shift, **factors), True
 
 
 def newton_step(method, adapter, state, request):
@@ -162,7 +163,7 @@ def newton_step(method, adapter, state, request):
     g, w_new, dlam = net_gradient_change(adapter, theta, request, state)
     curvature = state.curvature
     if isinstance(curvature, TorchCholeskyCurvature):
-        curvature = _updated_dense(
+        curvature, repaired = _updated_dense(
             adapter, curvature, theta, request, dlam, method.matrix
         )
         step = -curvature.solve(g)
@@ -184,7 +185,15 @@ def newton_step(method, adapter, state, request):
         )
         x, curvature = curvature.solved(mv, adapter.n_params, g.to(torch.float64))
         step = -x
-    return _evolve(state, theta, step, curvature=curvature, total_weight=w_new)
+        repaired = False
+    return _evolve(
+        state,
+        theta,
+        step,
+        curvature=curvature,
+        total_weight=w_new,
+        curvature_repaired=repaired,
+    )
 
 
 # -------------------------------------------------------------- FirstOrder

@@ -135,19 +135,48 @@ def test_first_order_auto_rate_is_one_over_the_top_eigenvalue():
     assert top <= model.state_.curvature.top <= 1.2 * top
 
 
-def test_newton_stream_keeps_the_curvature_of_the_remaining_rows_at_fit():
-    """Second request: the removed rows leave the fit-time matrix exactly."""
+def test_newton_stream_takes_rows_out_at_the_current_parameters():
+    """Each request removes its rows' terms at the parameters of that request.
+
+    The fit-time parameters (a net trained on the forgotten rows) are not
+    kept anywhere: the second request's rows leave at ``theta1``.
+    """
+    import pickle
+
     model, X, y = _fit(Newton(damping=1e-3))
     a, theta0 = model.adapter_, model.state_.theta.clone()
+    M = a.gauss_newton(theta0, X, y)
     model.unlearn(X[:K].numpy(), y[:K].numpy())
     theta1 = model.state_.theta.clone()
+    M = M - a.gauss_newton(theta0, X[:K], y[:K])
     g = -a.gradient(theta1, X[K : 2 * K], y[K : 2 * K])
     g += -WD * K * a.penalty_mask * theta1
     model.unlearn(X[K : 2 * K].numpy(), y[K : 2 * K].numpy())
-    M = a.gauss_newton(theta0, X[2 * K :], y[2 * K :])
+    M = M - a.gauss_newton(theta1, X[K : 2 * K], y[K : 2 * K])
     M = M + WD * (N - 2 * K) * torch.diag(a.penalty_mask)
     cur = model.state_.curvature
+    assert not model.state_.curvature_repaired
     torch.testing.assert_close(cur.matrix_, M)
     assert cur.n_refactorizations_ == 2  # K / N = 10% a request: past max_shift
     expected = theta1 - torch.linalg.solve(M + 1e-3 * torch.eye(a.n_params), g)
     torch.testing.assert_close(model.state_.theta, expected, rtol=1e-8, atol=1e-10)
+    blob = pickle.dumps(model)
+    assert theta0.numpy().tobytes() not in blob
+    assert not hasattr(cur, "point_")
+
+
+def test_newton_repairs_a_curvature_left_indefinite():
+    """Rows taken out where their terms are larger than when they went in."""
+    from sklearn_unlearn.curvature._torch_cholesky import TorchCholeskyCurvature
+
+    op = TorchCholeskyCurvature(
+        torch.eye(3, dtype=torch.float64), floor=torch.full((3,), 0.1)
+    )
+    R = torch.tensor([[1.5], [0.0], [0.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match="not positive definite"):
+        op.updated(remove=R)
+    fixed = op.clipped(remove=R)
+    evals = torch.linalg.eigvalsh(fixed.matrix_)
+    torch.testing.assert_close(evals.min(), torch.tensor(0.1, dtype=torch.float64))
+    b = torch.ones(3, dtype=torch.float64)
+    torch.testing.assert_close(fixed.solve(b), torch.linalg.solve(fixed.matrix_, b))

@@ -616,6 +616,10 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         self.fingerprints_.remove(keys_r, wr, checked=True)
         self.fingerprints_.add(keys_a, wa)
         adapter.set_theta(self._model, new_state.theta)
+        if len(yr) and len(getattr(self._model, "history_", ())):
+            # skorch's history logs every batch's loss, forgotten rows' too
+            self._model.initialize_history()
+            notes.append("the net's training history (per-batch losses) was cleared")
         old_theta = self.state_.theta
         self.state_ = new_state
         self.ledger_.record(

@@ -287,6 +287,9 @@ def test_pickle_holds_no_forgotten_row(method):
             assert row.astype(dtype).tobytes() not in blob
             for value in row:
                 assert np.array(value, dtype=dtype).tobytes() not in blob
+    # skorch's history logged each batch's loss, the forgotten rows' included
+    assert len(model.estimator_.history_) == 0
+    assert "history" in model.ledger_[-1].notes[-1]
 
 
 # ------------------------------------------------------------ the others

@@ -275,7 +275,7 @@ def batch_scenario(
                 timed(lambda: fingerprint_array(Xf, yf))[0] for _ in range(repeats)
             )
             r.notes.append(
-                f"of which BLAKE2b fingerprints of the request {1e3 * fp:.3g} ms: "
+                f"of which SHA-256 fingerprints of the request {1e3 * fp:.3g} ms: "
                 f"without them {ref_time / max(wall - fp, 1e-9):.3g}×"
             )
             r.target = f"≤{targets['newton']:.0e}"

@@ -12,7 +12,7 @@ dictionary probes.
 from __future__ import annotations
 
 from collections import Counter
-from hashlib import blake2b
+from hashlib import sha256
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ def fingerprint_rows(X, y) -> np.ndarray:
 
     Numeric values are hashed as float64 (so ``1`` and ``1.0``, an int and a
     float column, an array and a DataFrame agree; ``-0.0`` is ``0.0``):
-    all-numeric rows get a 128-bit BLAKE2b of their bytes; tables with other
+    all-numeric rows get the first 128 bits of the SHA-256 of their bytes; tables with other
     columns are hashed by value through :func:`pandas.util.hash_pandas_object`
     with two independent 64-bit keys. The fingerprint identifies a row that
     is shown again; it does not let anyone rebuild a row they do not hold.
@@ -99,11 +99,13 @@ def fingerprint_array(X, y) -> np.ndarray:
         frame = pd.concat([_as_frame(X, n), _as_frame(Y, n)], axis=1, ignore_index=True)
         if all(t == np.float64 for t in frame.dtypes):
             A = frame.to_numpy(dtype=np.float64)
-    if A is not None:  # all numeric: BLAKE2b of each row's float64 bytes
+    if A is not None:  # all numeric: SHA-256 of each row's float64 bytes
         A += 0.0  # -0.0 -> 0.0
         raw, w = memoryview(np.ascontiguousarray(A)).cast("B"), A.shape[1] * 8
         rows = (raw[i : i + w] for i in range(0, n * w, w))
-        digests = b"".join([blake2b(r, digest_size=16).digest() for r in rows])
+        # the first 128 bits of SHA-256 (hardware-accelerated on current x86
+        # and ARM cores, where it beats BLAKE2b on rows of a few hundred bytes)
+        digests = b"".join([sha256(r).digest()[:16] for r in rows])
         return np.frombuffer(digests, dtype=">u8").astype(np.uint64).reshape(n, 2)
     return np.column_stack(
         [

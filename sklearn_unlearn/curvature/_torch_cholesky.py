@@ -318,7 +318,12 @@ class TorchCholeskyCurvature(CurvatureOperator):
         C = W.T @ BW
         C = 0.5 * (C + C.T)
         C.diagonal().add_(sgn)
-        evals, Q = torch.linalg.eigh(C)
+        try:
+            if not bool(torch.isfinite(C).all()):
+                raise torch.linalg.LinAlgError("non-finite capacity matrix")
+            evals, Q = torch.linalg.eigh(C)
+        except torch.linalg.LinAlgError as exc:
+            raise _not_pd(f"the Woodbury capacity matrix is unusable ({exc})") from exc
         n_neg = int((sgn < 0).sum())
         tiny = torch.finfo(C.dtype).eps * max(1.0, float(evals.abs().max()))
         if int((evals < 0).sum()) != n_neg or bool((evals.abs() <= tiny).any()):
@@ -348,7 +353,10 @@ class TorchCholeskyCurvature(CurvatureOperator):
             shift = torch.as_tensor(shift).to(**like).reshape(-1)
             M.diagonal().add_(shift)
             new.floor_ = (self.floor_ + shift).clamp_min(0.0)
-        w, V = torch.linalg.eigh(0.5 * (M + M.T))
+        try:
+            w, V = torch.linalg.eigh(0.5 * (M + M.T))
+        except torch.linalg.LinAlgError as exc:
+            raise _not_pd(f"its eigenvalues could not be computed ({exc})") from exc
         top = float(w.abs().max()) if w.numel() else 1.0
         low = max(float(new.floor_.min()) if new.floor_.numel() else 0.0, 1e-10 * top)
         new.matrix_ = (V * w.clamp_min(low)) @ V.T

@@ -396,10 +396,15 @@ def main(argv=None):
         default=Path(os.environ.get("TMPDIR", "/tmp")) / "sklearn_unlearn_bench_scale",
     )
     p.add_argument("--output", type=Path, default=None, help="also write the report")
-    p.add_argument("--worker", choices=["unlearn", "refit"], help=argparse.SUPPRESS)
+    p.add_argument(
+        "--worker", choices=["generate", "unlearn", "refit"], help=argparse.SUPPRESS
+    )
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
+    if args.worker == "generate":
+        ensure_data(args.data_dir, args.n)
+        return
     if args.worker:
         from threadpoolctl import threadpool_limits
 
@@ -416,7 +421,21 @@ def main(argv=None):
     refit_max = args.max_refit_n
     if refit_max is None:
         refit_max = 0.4 * mem_available() / (2.5 * D * 8)
-    x_path, y_path = ensure_data(args.data_dir, sizes[-1])
+    # in a subprocess: a child's ru_maxrss starts from its parent's high-water
+    # mark (Linux keeps it across fork and exec), which writing X would raise
+    subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--worker",
+            "generate",
+            "--n",
+            str(sizes[-1]),
+            "--data-dir",
+            str(args.data_dir),
+        ],
+        check=True,
+    )
     results = []
     for n in sizes:
         log(f"n={n:,}: fit and requests ...")

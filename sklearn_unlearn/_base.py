@@ -159,12 +159,26 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
             and bool(np.isfinite(Z).all())
         )
 
+    def _reads_in_chunks(self, X, method) -> bool:
+        """Whether a linear model reads ``X`` chunk by chunk (memmap, dask).
+
+        A method that needs every row's gradient in memory (SSSE, PUMA) is
+        refused on such rows, except on a memmap small enough to load
+        (below 1 GiB), which is then read into memory like any array-like.
+        """
+        if self._is_net or not is_out_of_core(X):
+            return False
+        from .adapters._chunked import OUT_OF_CORE_METHODS
+
+        small = isinstance(X, np.memmap) and X.nbytes < 2**30
+        return not (small and type(method).__name__ not in OUT_OF_CORE_METHODS)
+
     def _validate_model_X(self, Z):
         """Rows as the linear model sees them (after any preprocessing)."""
         if not self._wraps_pipeline:
             if self._is_plain_rows(Z):  # what validate_data would return as is
                 return Z
-            if is_out_of_core(Z) and not self._is_net:
+            if self._reads_in_chunks(Z, self.method_):
                 return self._validate_out_of_core(Z, reset=False)
             return self._validate_X(Z, reset=False)
         Z = check_array(Z, accept_sparse=("csr", "csc"), dtype=np.float64)
@@ -282,7 +296,7 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         if self._wraps_pipeline:
             X_raw = validate_data(self, X, reset=True, skip_check_array=True)
             y = self._validate_y(y, _num_samples(X_raw))
-        elif is_out_of_core(X) and not self._is_net:
+        elif self._reads_in_chunks(X, method):
             from .adapters._chunked import check_out_of_core_method
 
             check_out_of_core_method(method)

@@ -32,8 +32,8 @@ def fingerprint_rows(X, y) -> np.ndarray:
     Numeric values are hashed as float64 (so ``1`` and ``1.0``, an int and a
     float column, an array and a DataFrame agree; ``-0.0`` is ``0.0``):
     all-numeric rows get the first 128 bits of the SHA-256 of their bytes;
-    tables with other columns are hashed by value through :func:`pandas.util.hash_pandas_object`
-    with two independent 64-bit keys. The fingerprint identifies a row that
+    tables with other columns are hashed by value through
+    :func:`pandas.util.hash_pandas_object` with two independent 64-bit keys. The fingerprint identifies a row that
     is shown again; it does not let anyone rebuild a row they do not hold.
 
     Parameters

@@ -33,8 +33,9 @@ def fingerprint_rows(X, y) -> np.ndarray:
     float column, an array and a DataFrame agree; ``-0.0`` is ``0.0``):
     all-numeric rows get the first 128 bits of the SHA-256 of their bytes;
     tables with other columns are hashed by value through
-    :func:`pandas.util.hash_pandas_object` with two independent 64-bit keys. The fingerprint identifies a row that
-    is shown again; it does not let anyone rebuild a row they do not hold.
+    :func:`pandas.util.hash_pandas_object` with two independent 64-bit keys.
+    The fingerprint identifies a row that is shown again; it does not let
+    anyone rebuild a row they do not hold.
 
     Parameters
     ----------

@@ -2,9 +2,10 @@
 
 * Without torch/skorch (a linear-only install), the modules that import them
   at the top are not collected for doctests.
-* Under pytest-xdist each worker gets one BLAS and one torch thread: two
-  workers on two cores with two threads each oversubscribe the machine and
-  make small products many times slower.
+* torch gets one thread: the test nets are tiny, and its thread pool only
+  adds contention (10-15x slower on a busy 2-core machine).
+* Under pytest-xdist each worker also gets one BLAS thread: two workers on
+  two cores with two threads each oversubscribe the machine.
 """
 
 import importlib.util
@@ -28,12 +29,11 @@ if (
 
 
 def pytest_configure(config):
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
     if importlib.util.find_spec("torch") is not None:
         import torch
 
         torch.set_num_threads(1)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)

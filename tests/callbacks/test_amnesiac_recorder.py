@@ -7,40 +7,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
 from skorch import NeuralNetClassifier  # noqa: E402
-from skorch.callbacks import Callback  # noqa: E402
 from torch import nn  # noqa: E402
 
 from sklearn_unlearn.callbacks import AmnesiacRecorder  # noqa: E402
 from sklearn_unlearn.callbacks._amnesiac import training_keys  # noqa: E402
 
 N, D = 80, 3
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny nets: torch's thread pool only adds contention on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-class EveryBatch(Callback):
-    """Each training batch's targets, rows and parameter change."""
-
-    def initialize(self):
-        self.batches_ = []
-        return self
-
-    def _theta(self, net):
-        return torch.cat([p.detach().reshape(-1) for p in net.module_.parameters()])
-
-    def on_batch_begin(self, net, batch=None, training=None, **kw):
-        self.before_ = self._theta(net).clone()
-
-    def on_batch_end(self, net, batch=None, training=None, **kw):
-        delta = self._theta(net) - self.before_
-        self.batches_.append((batch[0].numpy().copy(), batch[1].numpy().copy(), delta))
 
 
 def _data():
@@ -65,13 +37,13 @@ def _fit(*callbacks, seed=3):
     return net.fit(X, y), X, y
 
 
-def test_records_exactly_the_batches_with_sensitive_rows():
+def test_records_exactly_the_batches_with_sensitive_rows(batch_replay):
     X, y = _data()
     flagged = np.zeros(N, dtype=bool)
     flagged[[2, 30, 31, 77]] = True
-    net, _, _ = _fit(AmnesiacRecorder(flagged), EveryBatch())
+    net, _, _ = _fit(AmnesiacRecorder(flagged), batch_replay())
     cbs = dict(net.callbacks_)
-    everything = cbs["EveryBatch"].batches_
+    everything = cbs["BatchReplay"].batches_
     log = cbs["AmnesiacRecorder"].take_log()
     sensitive = {k.tobytes() for k in training_keys(X[flagged], y[flagged])}
     assert log.sensitive == sensitive

@@ -11,7 +11,6 @@ pytest.importorskip("skorch")
 
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from skorch import NeuralNetClassifier  # noqa: E402
-from skorch.callbacks import Callback  # noqa: E402
 from torch import nn  # noqa: E402
 
 from sklearn_unlearn import UnlearningClassifier  # noqa: E402
@@ -20,33 +19,6 @@ from sklearn_unlearn.callbacks._amnesiac import training_keys  # noqa: E402
 from sklearn_unlearn.methods import Amnesiac  # noqa: E402
 
 N, D, S, SEED = 120, 4, 10, 5
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny nets: torch's thread pool only adds contention on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-class ReplayRecorder(Callback):
-    """Every training batch's rows and parameters before and after its step."""
-
-    def initialize(self):
-        self.batches_ = []
-        return self
-
-    def _theta(self, net):
-        return torch.cat([p.detach().reshape(-1) for p in net.module_.parameters()])
-
-    def on_batch_begin(self, net, batch=None, training=None, **kw):
-        self.before_ = self._theta(net).clone()
-
-    def on_batch_end(self, net, batch=None, training=None, **kw):
-        after = self._theta(net).clone()
-        self.batches_.append((batch[0].numpy().copy(), after - self.before_))
 
 
 def _data(seed=0):
@@ -81,18 +53,20 @@ def _fit():
     return UnlearningClassifier(net, method=Amnesiac()).fit(X, y), X, y
 
 
-def test_forgetting_subtracts_the_replayed_updates_of_the_batches_that_held_the_rows():
+def test_forgetting_subtracts_the_replayed_updates_of_the_batches_that_held_the_rows(
+    batch_replay,
+):
     model, X, y = _fit()
     torch.manual_seed(SEED)  # the same start and batch order, recorded independently
-    replay = _net(ReplayRecorder()).fit(X.astype(np.float32), y)
-    batches = dict(replay.callbacks_)["ReplayRecorder"].batches_
+    replay = _net(batch_replay()).fit(X.astype(np.float32), y)
+    batches = dict(replay.callbacks_)["BatchReplay"].batches_
     theta = model.adapter_.get_theta(replay)
     assert torch.equal(theta, model.state_.theta)  # the replay is faithful
     forget = [0, 3, 7]
     rows = X[forget].astype(np.float32)
     held = [
         delta
-        for Xb, delta in batches
+        for Xb, _, delta in batches
         if (Xb[:, None, :] == rows[None, :, :]).all(axis=2).any()
     ]
     assert 0 < len(held) < len(batches)
@@ -137,10 +111,10 @@ def test_no_update_of_a_forgotten_batch_survives_in_the_pickle():
         assert row.tobytes() not in blob
 
 
-def test_refusals_at_fit():
+def test_refusals_at_fit(batch_replay):
     X, y = _data()
     with pytest.raises(TypeError, match="skorch nets only.*Newton"):
         UnlearningClassifier(LogisticRegression(), method=Amnesiac()).fit(X, y)
-    net = _net(ReplayRecorder())
+    net = _net(batch_replay())
     with pytest.raises(ValueError, match="AmnesiacRecorder"):
         UnlearningClassifier(net, method=Amnesiac()).fit(X, y)

@@ -19,15 +19,6 @@ from sklearn_unlearn.methods import GradientAscent  # noqa: E402
 N, D, K, WD = 120, 4, 6, 1e-2
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny nets: torch's thread pool only adds contention on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _data(seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(N, D))

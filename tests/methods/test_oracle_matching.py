@@ -20,15 +20,6 @@ from sklearn_unlearn.methods._net_oracle import linearized_scores  # noqa: E402
 N, D, K, WD, SEED = 120, 4, 8, 1e-2, 11
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny nets: torch's thread pool only adds contention on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _data(seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(N, D))

@@ -21,15 +21,6 @@ from sklearn_unlearn.methods._net_layers import pruning_mask  # noqa: E402
 N, D, K, WD = 120, 4, 3, 1e-2
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny nets: torch's thread pool only adds contention on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _rows(X, y):
     X = np.asarray(X, dtype=np.float32)
     return Rows(X, np.asarray(y, dtype=np.float32), np.ones(len(X)))

@@ -122,6 +122,15 @@ class _ForgetScorer:
             )
         return ctx
 
+    def _retrained(self, estimator, ctx):
+        """The candidate's recipe fitted on the fold's retained rows (cached)."""
+        recipe = _plain_recipe(estimator)
+        keep = ctx.train[~ctx.forget[ctx.train]]
+        return self._cached(
+            (ctx.key, joblib.hash(recipe)),
+            lambda: _fit_member(recipe, ctx.X, ctx.y, keep, None, 0),
+        )
+
     def _cached(self, key, compute):
         if key in self._cache:
             self.n_cache_hits_ += 1
@@ -199,11 +208,20 @@ _MIA_METRICS = {
 }
 
 
+_MIA_RAW = {
+    "roc_auc": lambda s: s["roc_auc"],
+    "balanced_accuracy": lambda s: s["balanced_accuracy"],
+    "tpr_at_1pct_fpr": lambda s: s["tpr_at_1pct_fpr"],
+    "tpr_at_0.1pct_fpr": lambda s: s["tpr_at_0.1pct_fpr"],
+}
+
+
 class _MembershipScorer(_ForgetScorer):
-    def __init__(self, attack, metric):
+    def __init__(self, attack, metric, target="chance"):
         super().__init__()
         self.attack = attack
         self.metric = metric
+        self.target = target
 
     def _attack_for(self, estimator, X, y, forget):
         attack = self.attack
@@ -241,10 +259,16 @@ class _MembershipScorer(_ForgetScorer):
     def _score(self, estimator, X, y, forget):
         attack = self._attack_for(estimator, X, y, forget)
         summary = attack.evaluate(estimator, X, y, forget)
-        return _MIA_METRICS[self.metric](summary)
+        if self.target == "chance":
+            return _MIA_METRICS[self.metric](summary)
+        # the attack's figure on the model retrained without the rows
+        reference = self._retrained(estimator, self._split(X, y, forget))
+        ref_summary = attack.evaluate(reference, X, y, forget)
+        raw = _MIA_RAW[self.metric]
+        return -abs(raw(summary) - raw(ref_summary))
 
 
-def make_membership_scorer(attack, metric: str = "roc_auc"):
+def make_membership_scorer(attack, metric: str = "roc_auc", target: str = "chance"):
     """A scorer rewarding models whose forgotten rows look like held-out rows.
 
     On a :class:`~sklearn_unlearn.model_selection.ForgetSplit` test fold the
@@ -258,6 +282,14 @@ def make_membership_scorer(attack, metric: str = "roc_auc"):
     retained rows; LiRA: all rows); U-LiRA's unlearned shadows follow each
     candidate, its oracles are shared.
 
+    With ``target="retrain"`` the score is instead ``-|m - m_ref|``, the
+    distance of the attack's figure ``m`` (the raw AUC, balanced accuracy or
+    TPR) from the same figure on the model retrained without the forgotten
+    rows (fitted once per split, shared by all candidates). Prefer it when
+    the forgotten rows are not a random sample (e.g. whole clusters): a
+    retrained model then tells them apart from held-out rows too, so "as if
+    never trained on them" is not chance level.
+
     Parameters
     ----------
     attack : MembershipAttack
@@ -265,6 +297,8 @@ def make_membership_scorer(attack, metric: str = "roc_auc"):
         :class:`ULiRA`.
     metric : {"roc_auc", "balanced_accuracy", "tpr_at_1pct_fpr", \
 "tpr_at_0.1pct_fpr"}, default="roc_auc"
+    target : {"chance", "retrain"}, default="chance"
+        What the attack's figure is compared with.
 
     Returns
     -------
@@ -291,7 +325,9 @@ def make_membership_scorer(attack, metric: str = "roc_auc"):
         raise TypeError(
             f"attack must be a MembershipAttack, got {type(attack).__name__}."
         )
-    return _MembershipScorer(attack, metric)
+    if target not in ("chance", "retrain"):
+        raise ValueError(f"target must be 'chance' or 'retrain', got {target!r}.")
+    return _MembershipScorer(attack, metric, target)
 
 
 class _KLoMScorer(_ForgetScorer):
@@ -419,12 +455,7 @@ class _RetrainDistanceScorer(_ForgetScorer):
 
     def _score(self, estimator, X, y, forget):
         ctx = self._split(X, y, forget)
-        recipe = _plain_recipe(estimator)
-        keep = ctx.train[~ctx.forget[ctx.train]]
-        reference = self._cached(
-            (ctx.key, joblib.hash(recipe)),
-            lambda: _fit_member(recipe, ctx.X, ctx.y, keep, None, 0),
-        )
+        reference = self._retrained(estimator, ctx)
         Xe, _ = self._subset_rows(ctx, X, y, forget, self.subset)
         return -retrain_distance(estimator, reference, Xe)[self.metric]
 

@@ -151,3 +151,43 @@ def test_bad_masks(routing, data):
         make_membership_scorer(LossAttack(), metric="f1")
     with pytest.raises(TypeError, match="MembershipAttack"):
         make_membership_scorer(LogisticRegression())
+
+
+def test_membership_scorer_against_the_retrained_model(routing, data):
+    """target="retrain": Retrain scores 0; the score is -|AUC - AUC_retrained|."""
+    X, y, forget = data
+    attack = LossAttack()
+    scorer = make_membership_scorer(attack, target="retrain")
+    cv = ForgetSplit(2, random_state=0)
+    retrain = cross_validate(
+        UnlearningClassifier(LogisticRegression(), method="retrain"),
+        X,
+        y,
+        cv=cv,
+        scoring={"mia": scorer},
+        params={"forget": forget},
+    )
+    assert np.allclose(retrain["test_mia"], 0.0, atol=1e-9)
+    assert scorer.n_cache_misses_ == 2  # one reference per split
+    # independently: the figure on a plain model minus the retrained model's
+    nothing = cross_validate(
+        LogisticRegression(),
+        X,
+        y,
+        cv=cv,
+        scoring={"mia": scorer},
+        params={"forget": forget},
+        return_estimator=True,
+        return_indices=True,
+    )
+    for k, (train, test) in enumerate(
+        zip(nothing["indices"]["train"], nothing["indices"]["test"], strict=True)
+    ):
+        keep = train[~forget[train]]
+        ref = LogisticRegression().fit(X[keep], y[keep])
+        model = nothing["estimator"][k]
+        m = attack.evaluate(model, X[test], y[test], forget[test])["roc_auc"]
+        r = attack.evaluate(ref, X[test], y[test], forget[test])["roc_auc"]
+        assert nothing["test_mia"][k] == pytest.approx(-abs(m - r), abs=1e-12)
+    with pytest.raises(ValueError, match="target must be"):
+        make_membership_scorer(attack, target="oracle")

@@ -42,6 +42,7 @@ from .utils._out_of_core import (
     is_out_of_core,
     take_rows,
 )
+from .utils._validation import check_forget_mask
 
 __all__ = ["UnlearningBudgetWarning"]
 
@@ -412,21 +413,7 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
 
     @staticmethod
     def _check_forget(forget, n):
-        if forget is None:
-            return None
-        mask = np.asarray(forget)
-        if mask.dtype != bool:
-            raise TypeError(
-                f"forget must be a boolean mask of length n_samples={n}, got dtype "
-                f"{mask.dtype}; index arrays are not accepted because "
-                "cross-validation would not slice them per fold."
-            )
-        if mask.shape != (n,):
-            raise ValueError(
-                f"forget must be a boolean mask of length n_samples={n}, got shape "
-                f"{mask.shape}."
-            )
-        return mask
+        return check_forget_mask(forget, n)
 
     _is_regressor = False
 

@@ -20,6 +20,7 @@ from ._fingerprint import RowMultiset, fingerprint_array
 from ._front_doors import UpdateFrontDoorsMixin
 from ._preprocessed_update import update_through_preprocessing, warn_preprocessing_once
 from .preprocessing import PreprocessingRecord
+from .utils._validation import check_forget_mask
 
 __all__ = ["UnlearnPipeline", "make_pipeline"]
 
@@ -143,7 +144,7 @@ class UnlearnPipeline(UpdateFrontDoorsMixin, Pipeline):
         weights = self._fit_weights(params)
         n = _num_rows(X)
         if forget is not None:
-            forget = _check_forget(forget, n)
+            forget = check_forget_mask(forget, n)
             if not hasattr(self._final_estimator, "unlearn"):
                 raise ValueError(
                     "forget needs a last step that can unlearn; "
@@ -268,16 +269,6 @@ class UnlearnPipeline(UpdateFrontDoorsMixin, Pipeline):
             stacklevel=3,
         )
         return self
-
-
-def _check_forget(forget, n):
-    mask = np.asarray(forget)
-    if mask.dtype != bool or mask.shape != (n,):
-        raise ValueError(
-            f"forget must be a boolean mask of length n_samples={n}, got dtype "
-            f"{mask.dtype} and shape {mask.shape}."
-        )
-    return mask
 
 
 def _name_estimators(estimators):

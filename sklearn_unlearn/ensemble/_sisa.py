@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._fingerprint import fingerprint_array
 from .._ledger import Ledger
 from ..utils._compat import HasMethods, Interval, StrOptions, _fit_context
+from ..utils._validation import check_forget_mask
 
 __all__ = ["SISAClassifier"]
 
@@ -207,11 +208,9 @@ class SISAClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         -------
         self : object
         """
-        from .._base import BaseUnlearner
-
         X, y = validate_data(self, X, y, reset=True, dtype="numeric")
         check_classification_targets(y)
-        forget = BaseUnlearner._check_forget(forget, len(y))
+        forget = check_forget_mask(forget, len(y))
         if self.aggregation == "mean_proba" and not hasattr(
             self.estimator, "predict_proba"
         ):

@@ -20,6 +20,7 @@ from sklearn.base import clone
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.validation import _num_samples
 
+from ..utils._validation import check_forget_mask
 from ._margins import find_net
 from ._parallel import parallel_map
 
@@ -76,22 +77,6 @@ def _is_stochastic(estimator) -> bool:
         else:
             return False
     return False
-
-
-def _check_forget(forget, n) -> np.ndarray:
-    mask = np.asarray(forget)
-    if mask.dtype != bool:
-        raise TypeError(f"forget must be a boolean mask, got dtype {mask.dtype}.")
-    if mask.shape != (n,):
-        raise ValueError(
-            f"forget must be a boolean mask of length n_samples={n}, got shape "
-            f"{mask.shape}."
-        )
-    if not mask.any():
-        raise ValueError("forget marks no rows: there is nothing to forget.")
-    if mask.all():
-        raise ValueError("forget marks every row: no retained rows are left.")
-    return mask
 
 
 def ensemble_plan(
@@ -195,7 +180,7 @@ def _check_pool(X, y, forget):
     n = len(y)
     if _num_samples(X) != n:
         raise ValueError(f"X has {_num_samples(X)} rows but y has {n}.")
-    return y, _check_forget(forget, n)
+    return y, check_forget_mask(forget, n, require_some=True)
 
 
 def fit_oracles(

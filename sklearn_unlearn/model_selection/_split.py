@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.model_selection import BaseCrossValidator, KFold, StratifiedKFold
 from sklearn.utils.validation import _num_samples
 
+from ..utils._validation import check_forget_mask as _check_mask
 from ._registry import register_split
 
 __all__ = ["ForgetSplit"]
@@ -23,22 +24,7 @@ def check_forget_mask(forget, n: int) -> np.ndarray:
             "search.fit(X, y, forget=mask); the mask then reaches the splitter, the "
             "estimator's fit and the scorers."
         )
-    mask = np.asarray(forget)
-    if mask.dtype != bool:
-        raise TypeError(
-            f"forget must be a boolean mask, got dtype {mask.dtype}; index arrays "
-            "are not accepted because cross-validation slices masks per fold."
-        )
-    if mask.shape != (n,):
-        raise ValueError(
-            f"forget must be a boolean mask of length n_samples={n}, got shape "
-            f"{mask.shape}."
-        )
-    if not mask.any():
-        raise ValueError("forget marks no rows: there is nothing to forget.")
-    if mask.all():
-        raise ValueError("forget marks every row: nothing is left to train on.")
-    return mask
+    return _check_mask(forget, n, require_some=True)
 
 
 class ForgetSplit(BaseCrossValidator):

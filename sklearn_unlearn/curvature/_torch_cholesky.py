@@ -359,8 +359,12 @@ class TorchCholeskyCurvature(CurvatureOperator):
             raise _not_pd(f"its eigenvalues could not be computed ({exc})") from exc
         top = float(w.abs().max()) if w.numel() else 1.0
         low = max(float(new.floor_.min()) if new.floor_.numel() else 0.0, 1e-10 * top)
-        new.matrix_ = (V * w.clamp_min(low)) @ V.T
-        new.inverse_ = new._invert(new.matrix_)
+        w = w.clamp_min(low)
+        new.matrix_ = (V * w) @ V.T
+        # the inverse from the same eigenvectors: no factorisation to fail
+        new.inverse_ = (V / (w + self.damping)) @ V.T
+        if not bool(torch.isfinite(new.inverse_).all()):
+            raise _not_pd("its clipped eigen-decomposition is not finite")
         new.pending_ = torch.zeros_like(self.pending_)
         new.n_updates_ = 0
         new.n_refactorizations_ = self.n_refactorizations_ + 1

@@ -70,7 +70,7 @@ def sample_forget_mask(
     strategy : {"random", "cluster"}, default="random"
     random_state : int, RandomState instance or None, default=None
     X : array-like of shape (n_samples, n_features), default=None
-        Needed by ``"cluster"``.
+        Needed by ``"cluster"`` (keyword-only).
     stratify : bool, default=True
         ``"random"`` only: keep the class proportions.
     n_clusters : int, default=None
@@ -112,7 +112,17 @@ def sample_forget_mask(
     if strategy != "cluster":
         raise ValueError(f"strategy must be 'random' or 'cluster', got {strategy!r}.")
     if X is None:
-        raise ValueError("strategy='cluster' needs the features: pass X=.")
+        seed = (
+            repr(random_state)
+            if random_state is None or isinstance(random_state, Integral)
+            else "random_state"
+        )
+        raise ValueError(
+            "strategy='cluster' needs the features: k-means groups the rows by "
+            "X, which is keyword-only. Call "
+            f"sample_forget_mask(y, {size!r}, strategy='cluster', "
+            f"random_state={seed}, X=X)."
+        )
     if _num_samples(X) != n:
         raise ValueError(f"X has {_num_samples(X)} rows but y has {n}.")
     classes, counts, q = _quotas(y, k)

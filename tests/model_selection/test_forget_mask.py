@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
@@ -44,3 +46,16 @@ def test_bad_input():
         sample_forget_mask(y, "a")
     with pytest.raises(ValueError, match="rows but y has"):
         sample_forget_mask(y, 2, "cluster", X=np.zeros((3, 2)))
+
+
+def test_cluster_without_x_shows_the_corrected_call():
+    """The issue's snippet omits X; the error shows the call with X=X."""
+    y = np.arange(100) % 2
+    fix = "sample_forget_mask(y, 0.05, strategy='cluster', random_state=0, X=X)"
+    with pytest.raises(ValueError, match=re.escape(fix)):
+        sample_forget_mask(y, 0.05, strategy="cluster", random_state=0)
+    # the call it shows works
+    X = np.random.RandomState(0).normal(size=(100, 2))
+    assert sample_forget_mask(y, 0.05, strategy="cluster", random_state=0, X=X).any()
+    with pytest.raises(ValueError, match=r"random_state=random_state, X=X\)"):
+        sample_forget_mask(y, 3, "cluster", random_state=np.random.RandomState(0))

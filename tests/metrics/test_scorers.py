@@ -1,20 +1,32 @@
+import copy
+import pickle
+
+import joblib
 import numpy as np
 import pytest
+from joblib.externals.loky.backend.reduction import dumps as loky_dumps
+from numpy.testing import assert_allclose
 from sklearn import config_context
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, cross_validate
+from sklearn.preprocessing import StandardScaler
 
 from sklearn_unlearn import UnlearningClassifier, methods
+from sklearn_unlearn.datasets import load_breast_cancer_original
 from sklearn_unlearn.metrics import (
     LiRA,
     LossAttack,
     ULiRA,
+    fit_oracles,
+    fit_unlearned,
+    klom,
     make_klom_scorer,
     make_membership_scorer,
     make_retrain_distance_scorer,
     make_utility_scorer,
 )
+from sklearn_unlearn.metrics._scorers import _auto_n_bins
 from sklearn_unlearn.model_selection import ForgetSplit, sample_forget_mask
 
 
@@ -82,7 +94,9 @@ def test_issue_snippet_runs(routing, data, name, method, grid, search):
 def test_retrain_is_perfect_and_doing_nothing_is_not(routing, data):
     X, y, forget = data
     scoring = {
-        "klom": make_klom_scorer(n_models=4),
+        # 8 models (3 bins): with 4 the histograms are too coarse to tell a
+        # model that forgot 5 of 100 rows from the oracles in every split
+        "klom": make_klom_scorer(n_models=8),
         "dist": make_retrain_distance_scorer("param_distance"),
         "util": make_utility_scorer(),
     }
@@ -145,7 +159,7 @@ def test_bad_masks(routing, data):
         scorer(clf, X, y, forget=forget[:-1])
     with pytest.raises(ValueError, match="no forgotten rows"):
         scorer(clf, X, y, forget=np.zeros(100, dtype=bool))
-    with pytest.raises(ValueError, match="could not find it"):
+    with pytest.raises(ValueError, match="could not find it.*ForgetSplit"):
         make_klom_scorer(n_models=2)(clf, X[:20], y[:20], forget=np.arange(20) < 3)
     with pytest.raises(ValueError, match="metric"):
         make_membership_scorer(LossAttack(), metric="f1")
@@ -191,3 +205,168 @@ def test_membership_scorer_against_the_retrained_model(routing, data):
         assert nothing["test_mia"][k] == pytest.approx(-abs(m - r), abs=1e-12)
     with pytest.raises(ValueError, match="target must be"):
         make_membership_scorer(attack, target="oracle")
+
+
+# -- parallel searches ------------------------------------------------------
+
+
+def _search_scores(X, y, forget, n_jobs):
+    scoring = {
+        "klom": make_klom_scorer(n_models=3),
+        "mia": make_membership_scorer(LossAttack(), target="retrain"),
+        "dist": make_retrain_distance_scorer(),
+    }
+    s = GridSearchCV(
+        UnlearningClassifier(LogisticRegression(), method=methods.Newton()),
+        {"method__damping": [0.0, 1000.0]},  # about exact, about doing nothing
+        cv=ForgetSplit(2, random_state=0),
+        scoring=scoring,
+        refit=False,
+        n_jobs=n_jobs,
+        error_score="raise",
+    ).fit(X, y, forget=forget)
+    return {
+        key: s.cv_results_[key]
+        for key in s.cv_results_
+        if key.startswith("split") and "_test_" in key
+    }
+
+
+@pytest.mark.parametrize("backend", ["loky", "threading"])
+def test_parallel_search_gives_the_sequential_scores(routing, data, backend):
+    """n_jobs=2: the workers find the splits and score as n_jobs=None does."""
+    X, y, forget = data
+    expected = _search_scores(X, y, forget, None)
+    with joblib.parallel_config(backend=backend):
+        got = _search_scores(X, y, forget, 2)
+    assert sorted(got) == sorted(expected) and len(got) == 6
+    for key, value in expected.items():
+        assert_allclose(got[key], value, rtol=1e-12, atol=1e-12, err_msg=key)
+    assert np.all(expected["split1_test_klom"] < [1e-12, -1.0])  # not trivial
+    # without ForgetSplit a worker cannot find the split either, and says so
+    even = np.arange(100) % 2 == 0
+    train, test = np.flatnonzero(even | forget), np.flatnonzero(~even | forget)
+    with (
+        joblib.parallel_config(backend=backend),
+        pytest.raises(ValueError, match="could not find it.*ForgetSplit.*loky"),
+    ):
+        cross_validate(
+            UnlearningClassifier(LogisticRegression()),
+            X,
+            y,
+            cv=[(train, test)] * 2,
+            scoring=make_klom_scorer(n_models=2),
+            params={"forget": forget},
+            n_jobs=2,
+            error_score="raise",
+        )
+
+
+def test_only_loky_pickles_carry_the_rows(routing, data):
+    """A plain pickle of a scorer (or of a search) holds no row of X."""
+    X, y, forget = data
+    X = np.ascontiguousarray(X + 1000.0)  # rows no other object here holds
+    scorer = make_klom_scorer(n_models=2)
+    search = GridSearchCV(
+        UnlearningClassifier(LogisticRegression()),
+        {"method": ["retrain"]},
+        cv=ForgetSplit(2, random_state=0),
+        scoring=scorer,
+    ).fit(X, y, forget=forget)
+    row = X[forget][0].tobytes()
+    assert row not in pickle.dumps(scorer) and row not in pickle.dumps(search)
+    assert row in bytes(loky_dumps(scorer))
+    # a scorer that never looks the split up does not carry it either
+    assert row not in bytes(loky_dumps(make_utility_scorer()))
+    assert row not in bytes(loky_dumps(make_membership_scorer(LossAttack())))
+
+
+def test_copies_in_one_process_share_the_reference_models(routing, data):
+    """Reference models: once per split in each process, whatever the copies."""
+    X, y, forget = data
+    cv = ForgetSplit(2, random_state=0)
+    train, test = next(cv.split(X, y, forget=forget))
+    scorer = make_retrain_distance_scorer()
+    clf = UnlearningClassifier(LogisticRegression()).fit(
+        X[train], y[train], forget=forget[train]
+    )
+    args = (clf, X[test], y[test])
+    first, second = (pickle.loads(loky_dumps(scorer)) for _ in range(2))
+    a = first(*args, forget=forget[test])
+    b = second(*args, forget=forget[test])
+    assert a == b
+    assert (first.n_cache_misses_, second.n_cache_hits_) == (1, 1)
+    assert second.n_cache_misses_ == 0
+    copied = copy.deepcopy(scorer)
+    assert copied(*args, forget=forget[test]) == a and copied.n_cache_hits_ == 1
+
+
+# -- KLoM's bins ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def breast_cancer():
+    X, y = load_breast_cancer_original(return_X_y=True, as_frame=True)
+    X = StandardScaler().fit_transform(X.fillna(X.median()))
+    return X, np.asarray(y)
+
+
+def test_klom_scorer_ranks_retrain_above_doing_nothing(routing, breast_cancer):
+    """8 models, automatic bins: Retrain scores 0, doing nothing below it, and
+    by how much depends on how much the model memorised: little for a random
+    5% (a convex model barely does), much for whole clusters. With 20 bins
+    doing nothing scores about -7 on the random request and -10 on the
+    cluster one: the floor of empty bins hides the difference."""
+    X, y = breast_cancer
+    scorer = make_klom_scorer()  # n_models=8, n_bins="auto" -> 3
+    cv = ForgetSplit(2, random_state=0)
+    scores = {}
+    for strategy in ("random", "cluster"):
+        forget = sample_forget_mask(y, 0.05, strategy, random_state=0, X=X)
+        for name, est in [
+            ("retrain", UnlearningClassifier(LogisticRegression(), method="retrain")),
+            ("nothing", LogisticRegression()),
+        ]:
+            res = cross_validate(
+                est, X, y, cv=cv, scoring=scorer, params={"forget": forget}
+            )
+            scores[strategy, name] = res["test_score"].mean()
+    for strategy in ("random", "cluster"):
+        assert scores[strategy, "retrain"] == 0.0
+        assert scores[strategy, "nothing"] < scores[strategy, "retrain"]
+    assert scores["cluster", "nothing"] < 5 * scores["random", "nothing"]
+
+
+def test_auto_bins_separate_doing_nothing_from_the_noise_floor(breast_cancer):
+    """An exact unlearner with other randomness (retraining on other halves)
+    sits at KLoM's noise floor; doing nothing on a cluster request must score
+    well above it. With 20 bins and 8 models both are near log(1e5)."""
+    X, y = breast_cancer
+    forget = sample_forget_mask(y, 0.05, "cluster", random_state=0, X=X)
+    Xf, yf = X[forget], y[forget]
+    opts = dict(n_models=8, progress=False)
+    lr = LogisticRegression()
+    oracles = fit_oracles(lr, X, y, forget, random_state=0, **opts)
+    retrained = fit_unlearned(
+        UnlearningClassifier(lr, method="retrain"), X, y, forget, random_state=1, **opts
+    )
+    nothing = fit_unlearned(lr, X, y, forget, random_state=0, **opts)
+    n_bins = _auto_n_bins(8)
+    floor = np.median(klom(retrained, oracles, Xf, yf, n_bins=n_bins))
+    kept = np.median(klom(nothing, oracles, Xf, yf, n_bins=n_bins))
+    assert kept > 4 * floor
+
+
+def test_klom_scorer_bins(routing):
+    assert [_auto_n_bins(n) for n in (2, 4, 8, 16, 100, 10_000)] == [
+        3,
+        3,
+        3,
+        4,
+        10,
+        20,
+    ]
+    assert make_klom_scorer(n_bins=5).n_bins == 5
+    for bad in (0, 2.5, "sturges", True):
+        with pytest.raises(ValueError, match="n_bins must be 'auto' or an integer"):
+            make_klom_scorer(n_bins=bad)

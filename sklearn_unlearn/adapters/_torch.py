@@ -857,3 +857,115 @@ class SkorchAdapter:
         if not cols:
             return torch.zeros((self.n_params, 0), dtype=self.dtype, device=self.device)
         return torch.cat(cols).T.detach()
+
+    # ------------------------------------------------- outputs (for PUMA's C)
+    def _outputs(self, module, theta, X) -> torch.Tensor:
+        """What a performance criterion sees: class probabilities or predictions."""
+        s = self._scores(module, theta, X)
+        if self.criterion in ("ce", "nll"):
+            return torch.softmax(s, dim=1)
+        if self.criterion == "bce":
+            p1 = torch.sigmoid(s[:, 0])
+            return torch.stack([1.0 - p1, p1], dim=1)
+        return s
+
+    def predict_outputs(self, theta, X) -> torch.Tensor:
+        """Class probabilities (classifiers) or predictions, shape (n, n_outputs).
+
+        Probabilities are the softmax of the scores (two columns ``1 - p, p``
+        for a binary net), what ``predict_proba`` returns in eval mode.
+
+        Parameters
+        ----------
+        theta : array-like of shape (n_params,)
+        X : array-like or tensor of shape (n, ...)
+
+        Returns
+        -------
+        out : torch.Tensor of shape (n, n_outputs)
+        """
+        theta = self._as_theta(theta)
+        X = self._as_x(X)
+        chunks = []
+        with self._eval_mode() as module, torch.no_grad():
+            for sl in self._slices(X.shape[0]):
+                chunks.append(self._outputs(module, theta, X[sl]))
+        if not chunks:
+            return torch.zeros((0, 0), dtype=self.dtype, device=self.device)
+        return torch.cat(chunks)
+
+    def outputs_vjp(self, theta, X, G) -> torch.Tensor:
+        """``sum_i J_i^T G_i``: a gradient in the outputs pulled back to ``theta``.
+
+        ``J_i`` is the Jacobian of row ``i``'s outputs (:meth:`predict_outputs`)
+        in ``theta``, so for a criterion ``C(out)`` with ``G = dC/d out`` this
+        is ``grad_theta C``. One forward pass per chunk, one backward per
+        column of ``G``.
+
+        Parameters
+        ----------
+        theta : array-like of shape (n_params,)
+        X : array-like or tensor of shape (n, ...)
+        G : array-like of shape (n, n_outputs) or (m, n, n_outputs)
+
+        Returns
+        -------
+        torch.Tensor of shape (n_params,) or (n_params, m)
+        """
+        theta = self._as_theta(theta)
+        X = self._as_x(X)
+        G = torch.as_tensor(np.asarray(G) if not torch.is_tensor(G) else G)
+        single = G.ndim == 2
+        G = G.reshape(-1, *G.shape[-2:]).to(dtype=self.dtype, device=self.device)
+        if G.shape[1] != X.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} rows but G has {G.shape[1]}.")
+        out = torch.zeros((self.n_params, G.shape[0]), **_like(theta))
+        with self._eval_mode() as module:
+            for sl in self._slices(X.shape[0]):
+                with torch.enable_grad():
+                    t = theta.detach().requires_grad_(True)
+                    o = self._outputs(module, t, X[sl])
+                    for j in range(G.shape[0]):
+                        (gj,) = torch.autograd.grad(
+                            o, t, G[j, sl], retain_graph=j + 1 < G.shape[0]
+                        )
+                        out[:, j] += gj
+        return out[:, 0] if single else out
+
+    def row_loss_jvp(self, theta, X, y, V) -> torch.Tensor:
+        """``grad l_i(theta) . v`` for every row and column ``v`` of ``V``.
+
+        Forward-mode products (``torch.func.jvp``) of the per-row losses: one
+        batched forward pass per chunk and column, never the ``(n, p)``
+        per-row gradients.
+
+        Parameters
+        ----------
+        theta : array-like of shape (n_params,)
+        X, y : rows and targets, see :meth:`loss_value`.
+        V : array-like of shape (n_params,) or (n_params, m)
+
+        Returns
+        -------
+        torch.Tensor of shape (n,) or (n, m)
+        """
+        theta = self._as_theta(theta)
+        X, y, _ = self._prepare(X, y)
+        V = torch.as_tensor(np.asarray(V) if not torch.is_tensor(V) else V)
+        single = V.ndim == 1
+        V = V.reshape(self.n_params, -1).to(dtype=self.dtype, device=self.device)
+        out = torch.empty((X.shape[0], V.shape[1]), **_like(theta))
+        with self._eval_mode() as module:
+            for sl in self._slices(X.shape[0]):
+                Xc, yc = X[sl], y[sl]
+
+                def losses(t, Xc=Xc, yc=yc):
+                    return self._row_losses(self._scores(module, t, Xc), yc)
+
+                for j in range(V.shape[1]):
+                    out[sl, j] = jvp(losses, (theta,), (V[:, j],))[1].detach()
+        return out[:, 0] if single else out
+
+
+def _like(t: torch.Tensor) -> dict:
+    return {"dtype": t.dtype, "device": t.device}

@@ -31,7 +31,7 @@ def _scores(parts, criterion, validation, estimator):
         raise ValueError("Debugging ranks rows by one scalar criterion; give one.")
     X_c, y_c = rows.X, rows.y
     if validation is not None:
-        val = fitted_parts(estimator, *validation).rows
+        val = fitted_parts(estimator, *validation, curvature=False).rows
         X_c, y_c = val.X, val.y
     V, _, _ = criterion_direction(a, theta, parts.curvature, X_c, y_c, criteria)
     return influence(a, theta, rows.X, rows.y, V)[:, 0], V
@@ -61,7 +61,7 @@ def find_mislabeled(
 
     Parameters
     ----------
-    estimator : fitted UnlearningClassifier or LogisticRegression
+    estimator : fitted UnlearningClassifier (linear model or net) or LogisticRegression
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
         The training rows.
     y : array-like of shape (n_samples,)
@@ -135,7 +135,7 @@ def calibration_triage(
 
     Parameters
     ----------
-    estimator : fitted UnlearningClassifier or LogisticRegression
+    estimator : fitted UnlearningClassifier (linear model or net) or LogisticRegression
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
         The training rows.
     y : array-like of shape (n_samples,)
@@ -158,8 +158,8 @@ def calibration_triage(
         ``over_confident``, ``over_uncertain``, ``other_noise`` (indices,
         most harmful first), ``influence`` and ``confidence`` (per row),
         ``lam`` (weights of ``over_uncertain``), ``coef`` (the patched
-        parameter vector) and ``estimator`` (a patched copy of the fitted
-        model; the input estimator is left unchanged).
+        parameter vector; a tensor for a net) and ``estimator`` (a patched
+        copy of the fitted model; the input estimator is left unchanged).
 
     Examples
     --------
@@ -190,18 +190,27 @@ def calibration_triage(
         return Rows(rows.X[idx], rows.y[idx], rows.c[idx])
 
     marked, up = sub(np.union1d(S1, S3)), sub(S2)
-    g_mk = a.gradient(theta, marked.X, marked.y, marked.c)
+    net = getattr(a, "is_net", False)
+
+    def gradient(part, c):  # float64, in the adapter's namespace
+        g = a.gradient(theta, part.X, part.y, c)
+        return g.double() if net else g
+
+    g_mk = gradient(marked, marked.c)
     lam = np.zeros(up.n)
     direction = g_mk
     if up.n:
         W = rows.weight  # the paper's mean scaling of psi, as in PUMA
         psi_up = influence(a, theta, up.X, up.y, V)
-        lam = solve_reweighting(W * psi_up, W * (V.T @ g_mk), l1, l2, bounds)
-        direction = g_mk - a.gradient(theta, up.X, up.y, lam)
+        b = V.T @ g_mk
+        b = b.cpu().numpy() if net else b
+        lam = solve_reweighting(W * psi_up, W * b, l1, l2, bounds)
+        direction = g_mk - gradient(up, lam)
     step = eta * parts.curvature.solve(direction)
-    Z = a.null_directions()
-    if Z.shape[1]:
-        step -= Z @ (Z.T @ step)
+    if hasattr(a, "null_directions"):
+        Z = a.null_directions()
+        if Z.shape[1]:
+            step -= Z @ (Z.T @ step)
     coef = theta + step
     patched = copy.deepcopy(getattr(estimator, "estimator_", estimator))
     a.set_theta(patched[-1] if isinstance(patched, Pipeline) else patched, coef)

@@ -10,36 +10,40 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
 from ..adapters import LinearAdapter
-from ..adapters._losses import BinomialLoss, MultinomialLoss
 from ..curvature import CholeskyCurvature
 from ..methods import Newton
 from ..methods._base import Rows
 from ..methods._puma import PumaCache, criterion_direction, influence
-from ..methods._puma_criteria import model_outputs, resolve_criteria
+from ..methods._puma_criteria import (
+    is_probabilistic,
+    model_outputs,
+    resolve_criteria,
+)
 
 __all__ = ["influence_scores", "self_influence"]
 
 
-def fitted_parts(estimator, X, y):
-    """The math of a fitted model, and ``(X, y)`` as its linear part sees them.
+def fitted_parts(estimator, X, y, *, curvature: bool = True):
+    """The math of a fitted model, and ``(X, y)`` as its adapter sees them.
 
     ``estimator`` is a fitted :class:`~sklearn_unlearn.UnlearningClassifier` /
-    ``UnlearningRegressor`` (its cached exact Hessian is reused when its
-    method keeps one) or a fitted supported scikit-learn linear model. When
-    no exact Hessian is cached it is computed on ``(X, y)``, which should
-    then be the training rows.
+    ``UnlearningRegressor`` (its cached curvature is reused when its method
+    keeps one: the exact Hessian of a linear model, a net's dense damped
+    Gauss-Newton matrix) or a fitted supported scikit-learn linear model.
+    When no curvature is cached it is computed on ``(X, y)``, which should
+    then be the training rows; ``curvature=False`` skips it (rows only).
     """
     check_is_fitted(estimator)
-    model, curvature, theta = estimator, None, None
+    model, cached, theta = estimator, None, None
     if hasattr(estimator, "adapter_") and hasattr(estimator, "state_"):
         adapter = estimator.adapter_
         theta = estimator.state_.theta
         cached = estimator.state_.curvature
         if isinstance(cached, PumaCache):
             cached = cached.curvature
-        if isinstance(cached, CholeskyCurvature):
-            curvature = cached
         model = estimator.estimator_
+        if getattr(adapter, "is_net", False):
+            return _net_parts(estimator, adapter, theta, cached, X, y, curvature)
     if isinstance(model, Pipeline):
         X = model[:-1].transform(X)
         model = model[-1]
@@ -52,14 +56,48 @@ def fitted_parts(estimator, X, y):
             f"X has {X.shape[1]} features but the model expects "
             f"{adapter.n_features_in_}."
         )
+    rows = Rows(X, *_targets(adapter, X, y))
+    H = cached if isinstance(cached, CholeskyCurvature) else None
+    if H is None and curvature:
+        H = Newton().prepare(adapter, theta, rows)
+    return SimpleNamespace(
+        adapter=adapter, theta=theta, curvature=H, rows=rows, model=model
+    )
+
+
+def _targets(adapter, X, y):
     y = np.asarray(y)
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} entries.")
-    rows = Rows(X, adapter.encode_target(y), adapter.row_weights(y))
-    if curvature is None:
-        curvature = Newton().prepare(adapter, theta, rows)
+    return adapter.encode_target(y), adapter.row_weights(y)
+
+
+def _net_parts(estimator, adapter, theta, cached, X, y, curvature):
+    """``fitted_parts`` of a skorch net: its cached dense curvature, or a new one.
+
+    Without a dense cache (a method that keeps none, or a matrix-free one)
+    the damped Gauss-Newton matrix is inverted by conjugate gradients over
+    ``(X, y)`` with the method's ``damping`` (0 if it has none).
+    """
+    from ..curvature._torch_cholesky import TorchCholeskyCurvature
+    from ..methods._puma_net import _matrix_free
+
+    X = check_array(X, dtype=adapter.numpy_dtype, allow_nd=True)
+    n_features = adapter.n_features_in_
+    if X.ndim == 2 and n_features is not None and X.shape[1] != n_features:
+        raise ValueError(
+            f"X has {X.shape[1]} features but the model expects {n_features}."
+        )
+    rows = Rows(X, *_targets(adapter, X, y))
+    H = cached if isinstance(cached, TorchCholeskyCurvature) else None
+    if H is None and curvature:
+        from ..curvature._net_operators import IterativeNetCurvature
+
+        damping = float(getattr(estimator.method_, "damping", 0.0))
+        spec = IterativeNetCurvature("cg", damping=damping)
+        H = _matrix_free(adapter, spec, theta, rows, rows.weight)
     return SimpleNamespace(
-        adapter=adapter, theta=theta, curvature=curvature, rows=rows, model=model
+        adapter=adapter, theta=theta, curvature=H, rows=rows, model=estimator
     )
 
 
@@ -77,6 +115,7 @@ def influence_scores(
     Parameters
     ----------
     estimator : fitted UnlearningClassifier, UnlearningRegressor or linear model
+        Around a linear model or a skorch net (its cached curvature is used).
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
         Rows to score (the training rows, usually).
     y : array-like of shape (n_samples,)
@@ -108,7 +147,7 @@ def influence_scores(
     criteria = resolve_criteria(criterion, a)
     X_c, y_c = rows.X, rows.y
     if validation is not None:
-        val = fitted_parts(estimator, *validation).rows
+        val = fitted_parts(estimator, *validation, curvature=False).rows
         X_c, y_c = val.X, val.y
     V, _, _ = criterion_direction(
         a, theta, parts.curvature, X_c, y_c, criteria, group_by
@@ -127,6 +166,7 @@ def self_influence(estimator, X, y) -> np.ndarray:
     Parameters
     ----------
     estimator : fitted UnlearningClassifier, UnlearningRegressor or linear model
+        Around a linear model or a skorch net (its cached curvature is used).
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
     y : array-like of shape (n_samples,)
 
@@ -146,6 +186,12 @@ def self_influence(estimator, X, y) -> np.ndarray:
     """
     parts = fitted_parts(estimator, X, y)
     a, theta, rows, H = parts.adapter, parts.theta, parts.rows, parts.curvature
+    if getattr(a, "is_net", False):  # chunks of per-row gradients, in torch
+        out = [
+            (G.double() * H.solve(G.double().T).T).sum(dim=1).cpu().numpy()
+            for G in a.per_sample_gradients(theta, rows.X, rows.y)
+        ]
+        return np.concatenate(out) if out else np.zeros(0)
     out = np.empty(rows.n)
     for start in range(0, rows.n, 4096):
         s = slice(start, start + 4096)
@@ -156,10 +202,13 @@ def self_influence(estimator, X, y) -> np.ndarray:
 
 def confidence(parts) -> np.ndarray:
     """Top-label confidence ``max_k p(k | x)`` of a probabilistic classifier."""
-    if not isinstance(parts.adapter.loss, BinomialLoss | MultinomialLoss):
+    if not is_probabilistic(parts.adapter):
         raise TypeError(
             "This needs class probabilities; the model gives none (use a "
-            "LogisticRegression)."
+            "LogisticRegression or a classifier net)."
         )
+    if getattr(parts.adapter, "is_net", False):
+        out = parts.adapter.predict_outputs(parts.theta, parts.rows.X)
+        return out.double().cpu().numpy().max(axis=1)
     out, _ = model_outputs(parts.adapter, parts.theta, parts.rows.X)
     return out.max(axis=1)

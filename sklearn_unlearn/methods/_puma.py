@@ -31,23 +31,29 @@ def influence(adapter, theta, X, y_enc, V) -> np.ndarray:
     ``G`` holds the per-row gradients ``grad loss_j`` at ``theta``. A linear
     model's gradient is ``r_j (x) x~_j`` (``r_j = d loss / d eta``), so
     ``grad loss_j . v = sum_k r_jk (x~_j . v_k)``: one product of the rows with
-    ``V`` reshaped like the coefficients, never the ``(n, p)`` gradients. Other
-    adapters (nets) stream their per-sample gradients in chunks.
+    ``V`` reshaped like the coefficients, never the ``(n, p)`` gradients. For a
+    net each column is one forward-mode Jacobian-vector product of the per-row
+    losses (:meth:`SkorchAdapter.row_loss_jvp`).
 
     Parameters
     ----------
-    adapter : LinearAdapter or an adapter with ``per_sample_gradients``
-    theta : ndarray of shape (p,)
+    adapter : LinearAdapter, SkorchAdapter or an adapter with ``per_sample_gradients``
+    theta : ndarray or torch.Tensor of shape (p,)
     X : {ndarray, sparse matrix} of shape (n, d)
     y_enc : ndarray
-    V : ndarray of shape (p, m)
+    V : ndarray or torch.Tensor of shape (p, m)
 
     Returns
     -------
     ndarray of shape (n, m)
     """
-    V = np.asarray(V, dtype=np.float64).reshape(adapter.n_params, -1)
     n = X.shape[0]
+    if getattr(adapter, "is_net", False):
+        V = V.reshape(adapter.n_params, -1)
+        if n == 0:
+            return np.zeros((0, V.shape[1]))
+        return adapter.row_loss_jvp(theta, X, y_enc, V).double().cpu().numpy()
+    V = np.asarray(V, dtype=np.float64).reshape(adapter.n_params, -1)
     if n == 0:
         return np.zeros((0, V.shape[1]))
     if isinstance(adapter, LinearAdapter):
@@ -73,8 +79,24 @@ def _row_keys(X) -> list[bytes]:
 def _take(rows: Rows, idx) -> Rows:
     X = rows.X[idx]
     if not sp.issparse(X):
-        X = np.array(X, dtype=np.float64, order="C")  # a copy, never a view
+        X = np.array(X, order="C")  # a copy, never a view
     return Rows(X, np.array(rows.y[idx]), np.array(rows.c[idx]))
+
+
+def draw_pool(rows: Rows, pool_size, random_state) -> Rows:
+    """The re-weighting pool: ``pool_size`` rows drawn without replacement."""
+    rng = check_random_state(random_state)
+    size = rows.n if pool_size is None else min(pool_size, rows.n)
+    return _take(rows, np.sort(rng.choice(rows.n, size=size, replace=False)))
+
+
+def purged(pool: Rows, remove: Rows) -> Rows:
+    """The pool without any row equal to a removed one (all copies go)."""
+    if not (remove.n and pool.n):
+        return pool
+    gone = set(_row_keys(remove.X))
+    keep = np.array([k not in gone for k in _row_keys(pool.X)], dtype=bool)
+    return _take(pool, np.flatnonzero(keep))
 
 
 @dataclass
@@ -146,10 +168,22 @@ def criterion_direction(
             labels = np.unique(groups)
     values, G = criterion_gradient(adapter, theta, X, y_enc, criteria, groups, labels)
     V = curvature.solve(G)
-    Z = adapter.null_directions()
-    if Z.shape[1]:
-        V = V - Z @ (Z.T @ V)
+    if hasattr(adapter, "null_directions"):
+        Z = adapter.null_directions()
+        if Z.shape[1]:
+            V = V - Z @ (Z.T @ V)
     return V, values, labels
+
+
+def cache_like_zeros(adapter, theta):
+    """An empty ``V`` (no rows to measure the criterion on), in ``theta``'s kind."""
+    if getattr(adapter, "is_net", False):
+        import torch
+
+        return torch.zeros(
+            (adapter.n_params, 0), dtype=torch.float64, device=theta.device
+        )
+    return np.zeros((adapter.n_params, 0))
 
 
 class PUMA(UnlearningMethod):
@@ -174,6 +208,12 @@ class PUMA(UnlearningMethod):
     Afterwards the cached Hessian is downdated by the removed rows exactly as
     :class:`Newton` does, and ``v`` is recomputed at the new parameters.
     PUMA gives no certificate: it trades exactness for performance.
+
+    On a skorch net ``H`` is the damped Gauss-Newton matrix of the training
+    objective (see ``curvature``), ``grad C`` a vector-Jacobian product of
+    the criterion through the net's outputs and the influences ``psi``
+    forward-mode Jacobian-vector products of the per-row losses: no matrix
+    of per-row gradients is formed.
 
     Scaling. ``H`` is the Hessian of the summed objective, so ``eta=1`` with
     ``lam=0`` is the influence-function removal (one Newton step with the
@@ -215,6 +255,13 @@ class PUMA(UnlearningMethod):
         ``"auto"``: the closed form for a scalar criterion with ``l2 > 0``.
     damping : float, default=0.0
         Added to the Hessian's diagonal.
+    curvature : {"auto", "cholesky", "cg", "lissa"}, default="auto"
+        How a **net**'s curvature (its damped Gauss-Newton matrix) is
+        inverted, as in :class:`Newton`: ``"cholesky"`` keeps a dense inverse
+        downdated by each request, ``"cg"``/``"lissa"`` solve over the rows
+        that remain, which every request must then pass (``X_retain``,
+        ``y_retain``); ``"auto"`` is dense up to 20,000 parameters. A linear
+        model always uses its exact Hessian's Cholesky factor.
     random_state : int, RandomState or None, default=None
         Draws the pool.
 
@@ -242,6 +289,7 @@ class PUMA(UnlearningMethod):
         "bounds": [None, tuple],
         "solver": [StrOptions({"auto", "closed_form", "cvxpy"})],
         "damping": [Interval(Real, 0, None, closed="left")],
+        "curvature": [StrOptions({"auto", "cholesky", "cg", "lissa"})],
         "random_state": ["random_state"],
     }
 
@@ -258,6 +306,7 @@ class PUMA(UnlearningMethod):
         bounds=None,
         solver: str = "auto",
         damping: float = 0.0,
+        curvature: str = "auto",
         random_state=None,
     ):
         self.eta = eta
@@ -270,6 +319,7 @@ class PUMA(UnlearningMethod):
         self.bounds = bounds
         self.solver = solver
         self.damping = damping
+        self.curvature = curvature
         self.random_state = random_state
 
     # ------------------------------------------------------------- checks
@@ -296,11 +346,17 @@ class PUMA(UnlearningMethod):
         if len(self.validation) != 2:
             raise ValueError("validation must be a pair (X_val, y_val).")
         X_val, y_val = self.validation
-        X_val = check_array(X_val, accept_sparse="csr", dtype=np.float64)
-        if X_val.shape[1] != adapter.n_features_in_:
+        if getattr(adapter, "is_net", False):
+            X_val = check_array(
+                X_val, dtype=adapter.numpy_dtype, allow_nd=True, ensure_2d=False
+            )
+        else:
+            X_val = check_array(X_val, accept_sparse="csr", dtype=np.float64)
+        n_features = getattr(adapter, "n_features_in_", None)
+        if X_val.ndim == 2 and n_features is not None and X_val.shape[1] != n_features:
             raise ValueError(
                 f"validation has {X_val.shape[1]} features; the model expects "
-                f"{adapter.n_features_in_}."
+                f"{n_features}."
             )
         y_val = np.asarray(y_val)
         if y_val.shape[0] != X_val.shape[0]:
@@ -322,15 +378,16 @@ class PUMA(UnlearningMethod):
 
     # ------------------------------------------------------------ protocol
     def prepare(self, adapter, theta, rows, hessian=None):
-        if not isinstance(adapter, LinearAdapter):
-            # the seam for nets: ``influence`` already streams
-            # ``adapter.per_sample_gradients``; ``criterion_gradient`` needs a
-            # VJP of the criterion through the net's outputs
-            raise TypeError(
-                f"PUMA supports the linear models; {adapter.model_name} (a net) is "
-                "not wired in yet. Use Newton or SSSE for nets."
-            )
         self._check_bounds()
+        if getattr(adapter, "is_net", False):
+            from ._puma_net import puma_net_prepare
+
+            return puma_net_prepare(self, adapter, theta, rows)
+        if self.curvature not in ("auto", "cholesky"):
+            raise ValueError(
+                f"curvature={self.curvature!r} is for nets; a linear model's "
+                "curvature is always the exact Cholesky factor."
+            )
         criteria = self._criteria(adapter)
         curvature = Newton(damping=self.damping).prepare(adapter, theta, rows, hessian)
         val = self._validation_rows(adapter)
@@ -338,19 +395,17 @@ class PUMA(UnlearningMethod):
         V, _, labels = criterion_direction(
             adapter, theta, curvature, X_c, y_c, criteria, self.group_by
         )
-        rng = check_random_state(self.random_state)
-        size = rows.n if self.pool_size is None else min(self.pool_size, rows.n)
-        idx = np.sort(rng.choice(rows.n, size=size, replace=False))
-        return PumaCache(curvature, V, _take(rows, idx), labels)
+        pool = draw_pool(rows, self.pool_size, self.random_state)
+        return PumaCache(curvature, V, pool, labels)
 
     def step(self, adapter, state, request):
+        if getattr(adapter, "is_net", False):
+            from ._puma_net import puma_net_step
+
+            return puma_net_step(self, adapter, state, request)
         cache = state.curvature
         theta = state.theta
-        pool = cache.pool
-        if request.remove.n and pool.n:  # purge every unlearned row at once
-            gone = set(_row_keys(request.remove.X))
-            keep = np.array([k not in gone for k in _row_keys(pool.X)], dtype=bool)
-            pool = _take(pool, np.flatnonzero(keep))
+        pool = purged(cache.pool, request.remove)  # every unlearned row, at once
         g, w_new, dlam = gradient_change(adapter, theta, request, state)
         direction = -g  # sum_k grad loss_k for a pure removal
         if pool.n and self.eta:
@@ -399,7 +454,7 @@ class PUMA(UnlearningMethod):
         elif pool.n:
             X_c, y_c = pool.X, pool.y
         else:
-            return np.zeros((adapter.n_params, 0))
+            return cache_like_zeros(adapter, theta)
         V, _, _ = criterion_direction(
             adapter,
             theta,

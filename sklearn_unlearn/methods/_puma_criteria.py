@@ -26,6 +26,7 @@ __all__ = [
     "SoftECE",
     "SquaredError",
     "criterion_gradient",
+    "is_probabilistic",
     "model_outputs",
     "resolve_criteria",
 ]
@@ -211,9 +212,16 @@ _NAMED = {
 }
 
 
+def is_probabilistic(adapter) -> bool:
+    """Whether the model gives class probabilities (a classifier's outputs)."""
+    if getattr(adapter, "is_net", False):
+        return adapter.criterion in ("ce", "nll", "bce")
+    return isinstance(adapter.loss, BinomialLoss | MultinomialLoss)
+
+
 def resolve_criteria(spec, adapter) -> list:
     """Criterion objects for ``spec`` (a name, a callable, an object or a list)."""
-    probabilistic = isinstance(adapter.loss, BinomialLoss | MultinomialLoss)
+    probabilistic = is_probabilistic(adapter)
     if isinstance(spec, str) and spec == "auto":
         spec = "log_loss" if probabilistic else "squared_error"
     items = (
@@ -280,13 +288,35 @@ def _xt_dot(adapter, X, R):
     return top.T.ravel()
 
 
+def _pullback(adapter, theta, X):
+    """The outputs on ``X`` and ``G -> grad_theta`` for output gradients ``G``.
+
+    ``G`` has shape ``(m, n, n_outputs)``; the result is ``(p, m)``: NumPy for
+    a linear model, a float64 tensor for a net (one vector-Jacobian product
+    of the net's outputs per column).
+    """
+    if getattr(adapter, "is_net", False):
+        out = adapter.predict_outputs(theta, X).double().cpu().numpy()
+
+        def pull(G):
+            return adapter.outputs_vjp(theta, X, G).double()
+
+        return out, pull
+    out, vjp = model_outputs(adapter, theta, X)
+
+    def pull(G):
+        return np.column_stack([_xt_dot(adapter, X, vjp(g)) for g in G])
+
+    return out, pull
+
+
 def criterion_gradient(adapter, theta, X, y_enc, criteria, groups=None, labels=None):
     """Values and ``grad_theta`` of every criterion on every group of rows.
 
     Parameters
     ----------
-    adapter : LinearAdapter
-    theta : ndarray of shape (p,)
+    adapter : LinearAdapter or SkorchAdapter
+    theta : ndarray or torch.Tensor of shape (p,)
     X : {ndarray, sparse matrix} of shape (n, d)
     y_enc : ndarray
         Targets in the adapter's encoding.
@@ -300,22 +330,24 @@ def criterion_gradient(adapter, theta, X, y_enc, criteria, groups=None, labels=N
     Returns
     -------
     values : ndarray of shape (m,)
-    G : ndarray of shape (p, m)
-        ``m = len(criteria) * max(1, len(labels))``, criteria-major.
+    G : ndarray or torch.Tensor of shape (p, m)
+        ``m = len(criteria) * max(1, len(labels))``, criteria-major; a float64
+        tensor on the net's device for a net.
     """
-    out, vjp = model_outputs(adapter, theta, X)
+    out, pull = _pullback(adapter, theta, X)
     masks = [None] if labels is None else [np.asarray(groups == g) for g in labels]
-    values, cols = [], []
+    y_idx = np.asarray(y_enc)
+    values, grads = [], []
     for crit in criteria:
         for mask in masks:
+            g_full = np.zeros_like(out)
             if mask is not None and not mask.any():
                 values.append(0.0)
-                cols.append(np.zeros(adapter.n_params))
+                grads.append(g_full)
                 continue
             rows = slice(None) if mask is None else mask
-            value, g_out = crit.value_and_grad(y_enc[rows], out[rows])
-            g_full = np.zeros_like(out)
+            value, g_out = crit.value_and_grad(y_idx[rows], out[rows])
             g_full[rows] = g_out
             values.append(value)
-            cols.append(_xt_dot(adapter, X, vjp(g_full)))
-    return np.asarray(values), np.column_stack(cols)
+            grads.append(g_full)
+    return np.asarray(values), pull(np.stack(grads))

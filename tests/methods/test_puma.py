@@ -226,18 +226,3 @@ def test_downdated_preprocessing_is_refused_atomically(kit):
         clf.unlearn(X[:3], y[:3])
     np.testing.assert_array_equal(clf.state_.theta, theta)
     assert len(clf.fingerprints_) == 60
-
-
-def test_nets_are_refused_clearly():
-    torch = pytest.importorskip("torch")
-    skorch = pytest.importorskip("skorch")
-    from sklearn_unlearn.adapters import SkorchAdapter
-
-    X = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
-    y = (X[:, 0] > 0).astype(np.int64)
-    net = skorch.NeuralNetClassifier(
-        torch.nn.Linear(3, 2), max_epochs=1, train_split=None, verbose=0
-    ).fit(X, y)
-    rows = type("R", (), {"n": 20, "weight": 20.0})()
-    with pytest.raises(TypeError, match="not wired in yet"):
-        PUMA().prepare(SkorchAdapter(net), None, rows)

@@ -247,11 +247,12 @@ def lr_methods():
 
 
 NET_SKIPPED = (
-    "Newton, SSSE and OracleMatching (its default attribution is a Newton "
-    "step) are left out for the 9k-parameter net: on this machine their "
-    "fit-time curvature took 230-245 s per model (Newton dense Gauss-Newton, "
-    "SSSE block Fisher) and a CG Newton request 46 s on 6,000 rows (measured "
-    "once), which ensembles of models cannot afford here. PUMA refuses nets."
+    "Newton, PUMA (Newton's curvature), SSSE and OracleMatching (its default "
+    "attribution is a Newton step) are left out for the 9k-parameter net: on "
+    "this machine their fit-time curvature took 230-245 s per model (Newton "
+    "dense Gauss-Newton, SSSE block Fisher) and a CG Newton request 46 s on "
+    "6,000 rows (measured once), which ensembles of models cannot afford "
+    "here. PUMA on the paper's net is measured in bench_puma.py."
 )
 
 

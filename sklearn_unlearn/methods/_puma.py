@@ -388,12 +388,15 @@ class PUMA(UnlearningMethod):
                 f"curvature={self.curvature!r} is for nets; a linear model's "
                 "curvature is always the exact Cholesky factor."
             )
-        criteria = self._criteria(adapter)
         curvature = Newton(damping=self.damping).prepare(adapter, theta, rows, hessian)
+        return self._fit_cache(adapter, theta, curvature, curvature, rows)
+
+    def _fit_cache(self, adapter, theta, curvature, solver, rows):
+        """The cache: ``v`` on the criterion rows (``solver``: ``H^{-1}``), the pool."""
         val = self._validation_rows(adapter)
         X_c, y_c = val if val is not None else (rows.X, rows.y)
         V, _, labels = criterion_direction(
-            adapter, theta, curvature, X_c, y_c, criteria, self.group_by
+            adapter, theta, solver, X_c, y_c, self._criteria(adapter), self.group_by
         )
         pool = draw_pool(rows, self.pool_size, self.random_state)
         return PumaCache(curvature, V, pool, labels)

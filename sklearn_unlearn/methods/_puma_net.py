@@ -25,7 +25,7 @@ from ._net_steps import (
     newton_prepare,
 )
 from ._newton import Newton
-from ._puma import PumaCache, criterion_direction, draw_pool, influence, purged
+from ._puma import PumaCache, influence, purged
 from ._puma_lambda import solve_reweighting
 
 __all__ = ["puma_net_prepare", "puma_net_step"]
@@ -55,20 +55,14 @@ def _concat(a: Rows, b: Rows) -> Rows:
 
 def puma_net_prepare(method, adapter, theta, rows):
     """``PumaCache`` of a net: curvature, ``v = H^{-1} grad C`` and the pool."""
-    criteria = method._criteria(adapter)
+    method._criteria(adapter)  # bad criteria fail before the curvature's cost
     newton = Newton(damping=method.damping, curvature=method.curvature)
     curvature = newton_prepare(newton, adapter, theta, rows)
     solver = curvature
     if isinstance(curvature, IterativeNetCurvature):
         method.requires_retained_data = True
         solver = _matrix_free(adapter, curvature, theta, rows, rows.weight)
-    val = method._validation_rows(adapter)
-    X_c, y_c = val if val is not None else (rows.X, rows.y)
-    V, _, labels = criterion_direction(
-        adapter, theta, solver, X_c, y_c, criteria, method.group_by
-    )
-    pool = draw_pool(rows, method.pool_size, method.random_state)
-    return PumaCache(curvature, V, pool, labels)
+    return method._fit_cache(adapter, theta, curvature, solver, rows)
 
 
 def puma_net_step(method, adapter, state, request):
@@ -87,9 +81,9 @@ def puma_net_step(method, adapter, state, request):
             W * psi, W * b, method.l1, method.l2, method.bounds, method.solver
         )
         if np.any(lam):
-            direction = direction - adapter.gradient(
-                theta, pool.X, pool.y, lam
-            ).to(torch.float64)
+            direction = direction - adapter.gradient(theta, pool.X, pool.y, lam).to(
+                torch.float64
+            )
     if isinstance(cache.curvature, IterativeNetCurvature):
         if request.retain is None:
             raise ValueError(

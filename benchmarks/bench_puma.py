@@ -16,8 +16,10 @@ One run prints, as markdown:
    paper's Table 1/2 numbers (2-layer net, not a linear model) are printed
    beside ours.
 2. **Mislabel debugging** (paper Figure 4 / Table 3): 10% of the training
-   labels flipped; the fraction of flipped rows found after inspecting
-   10/20/30% of the rows, ranked at random, by training loss, by
+   labels flipped (``LogisticRegression``; on raw two moons also the 2-layer
+   net, whose scores use PUMA's cached damped Gauss-Newton inverse); the
+   fraction of flipped rows found after inspecting 10/20/30% of the rows,
+   ranked at random, by training loss, by
    self-influence (Koh & Liang), by PUMA's influence on the log loss (of the
    training rows, or of the clean test split: "val."), and by PUMA's
    Algorithm 2 (which inspects only the rows it keeps); the scoring time of
@@ -33,15 +35,23 @@ Scaling note: our ``eta`` multiplies the influence step of the *summed*
 objective (``eta=1``: the first-order removal); the paper's ``eta`` is ours
 divided by the number of training rows.
 
+For the net, the retrain is a fresh net with the first fit's seed trained on
+the rows that remain (``Retrain``), PUMA and Newton use the damped
+Gauss-Newton matrix (dense, cached at fit, downdated per request) and SSSE
+its per-layer block Fisher; each method's fitted model is copied for every
+request, so its curvature is built once per split.
+
 Usage::
 
-    python benchmarks/bench_puma.py            # full run (5 splits), a few minutes
-    python benchmarks/bench_puma.py --quick    # 1 split, smoke run
+    python benchmarks/bench_puma.py                 # full run (5 splits)
+    python benchmarks/bench_puma.py --quick         # 1 split, smoke run
+    python benchmarks/bench_puma.py --model mlp     # only the net's tables
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import platform
 import time
 import warnings
@@ -66,7 +76,7 @@ from sklearn_unlearn.inspection import (
     influence_scores,
     self_influence,
 )
-from sklearn_unlearn.methods import PUMA, SSSE, Newton
+from sklearn_unlearn.methods import PUMA, SSSE, Newton, Retrain
 from sklearn_unlearn.methods._puma import influence
 
 try:  # the evaluation issue's attack, when it is there
@@ -234,8 +244,107 @@ def removal(datasets, seeds):
     return rows
 
 
-def print_removal(rows):
-    print("\n## 1. Removal: test accuracy % (mean over splits), ours vs paper\n")
+def mlp(n_features, epochs, seed):
+    """The paper's 2-layer net (listing 1: ReLU, 64 and 32 units) in skorch."""
+    import torch
+    from skorch import NeuralNetClassifier
+    from torch import nn
+
+    torch.manual_seed(seed)
+    return NeuralNetClassifier(
+        nn.Sequential(
+            nn.Linear(n_features, 64),
+            nn.ReLU(),
+            nn.Linear(64, 32),
+            nn.ReLU(),
+            nn.Linear(32, 2),
+        ),
+        criterion=nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        max_epochs=epochs,
+        batch_size=64,
+        optimizer__weight_decay=1e-4,
+        train_split=None,
+        verbose=0,
+    )
+
+
+#: damping of the summed objective's curvature (1/n of it in the mean scale):
+#: the Gauss-Newton matrix of a net with more parameters than rows is singular
+#: but for the weight decay (1e-4 * n here), and undamped steps blow up
+NET_DAMPING = 1.0
+NET_METHODS = {
+    "PUMA": lambda: PUMA(
+        eta=1.0, criterion="log_loss", damping=NET_DAMPING, random_state=0
+    ),
+    "Newton": lambda: Newton(damping=NET_DAMPING),
+    "SSSE": SSSE,
+}
+
+
+def removal_net(datasets, seeds, epochs):
+    """The removal protocol with the 2-layer net; same rows, same tables."""
+    rows = []
+    for name in datasets:
+        per = {}  # (scenario, frac) -> lists
+        for seed in seeds:
+            Xtr, Xte, ytr, yte = load(name, seed)
+            Xtr, Xte = Xtr.astype(np.float32), Xte.astype(np.float32)
+            fitted = {}
+            fit_secs = {}
+            for key, make in {"Retrain": Retrain, **NET_METHODS}.items():
+                t0 = time.perf_counter()
+                fitted[key] = UnlearningClassifier(
+                    mlp(Xtr.shape[1], epochs, seed), method=make()
+                ).fit(Xtr, ytr)
+                fit_secs[key] = time.perf_counter() - t0
+            orig = fitted["Retrain"]
+            for scenario in ("ordered", "random"):
+                for frac in FRACTIONS:
+                    m = (
+                        mark_clusters(Xtr, ytr, frac, seed)
+                        if scenario == "ordered"
+                        else mark_random(len(ytr), frac, seed)
+                    )
+                    r = per.setdefault(
+                        (scenario, frac),
+                        dict(acc={}, mia={}, secs={}, fit=fit_secs),
+                    )
+                    r["acc"].setdefault("Original", []).append(orig.score(Xte, yte))
+                    r["mia"].setdefault("Before", []).append(
+                        attack_rate(orig, Xtr[m], ytr[m], Xte, yte)
+                    )
+                    for key, model in fitted.items():
+                        clf = copy.deepcopy(model)
+                        t0 = time.perf_counter()
+                        clf.unlearn(Xtr[m], ytr[m], X_retain=Xtr[~m], y_retain=ytr[~m])
+                        r["secs"].setdefault(key, []).append(time.perf_counter() - t0)
+                        r["acc"].setdefault(key, []).append(clf.score(Xte, yte))
+                        r["mia"].setdefault(key, []).append(
+                            attack_rate(clf, Xtr[m], ytr[m], Xte, yte)
+                        )
+        for (scenario, frac), r in per.items():
+            rows.append(
+                dict(
+                    dataset=name,
+                    scenario=scenario,
+                    frac=frac,
+                    acc={k: 100 * np.mean(v) for k, v in r["acc"].items()},
+                    acc_sd={k: 100 * np.std(v) for k, v in r["acc"].items()},
+                    mia={k: 100 * np.mean(v) for k, v in r["mia"].items()},
+                    secs={k: np.median(v) for k, v in r["secs"].items()},
+                    fit=r["fit"],
+                )
+            )
+    return rows
+
+
+def print_removal(rows, model="LogisticRegression", section="1"):
+    print(
+        f"\n## {section}. Removal, {model}: test accuracy % (mean over splits), "
+        "ours vs paper (2-layer net)\n"
+    )
     print(
         "| data | scenario | removed | original | retrain | PUMA | Newton | SSSE "
         "| PUMA/retrain | paper orig. | paper retrain | paper PUMA |"
@@ -252,8 +361,8 @@ def print_removal(rows):
             f"| {p['Original']:.2f} | {p['Retrain'][i]:.2f} | {p['PUMA'][i]:.2f} |"
         )
     print(
-        "\n## 1b. Membership attack: % of removed rows called members "
-        "(before = original model)\n"
+        f"\n## {section}b. Membership attack, {model}: % of removed rows called "
+        "members (before = original model)\n"
     )
     print(
         "| data | scenario | removed | before | retrain | PUMA | Newton | SSSE "
@@ -270,7 +379,8 @@ def print_removal(rows):
             f"| {p['PUMA'][0]:.1f}/{p['PUMA'][1]:.1f} |"
         )
     print(
-        "\n## 1c. Request time, ms (median over splits); retrain time / method time\n"
+        f"\n## {section}c. Request time, {model}, ms (median over splits); "
+        "retrain time / method time\n"
     )
     print(
         "| data | scenario | removed | retrain | PUMA | Newton | SSSE | retrain/PUMA |"
@@ -285,21 +395,43 @@ def print_removal(rows):
         )
 
 
+def print_fit_net(rows):
+    """Fit time with each method's cache (last split): the cost paid up front."""
+    print("\n## 1e. Fit time, 2-layer net, s (training + the method's cache)\n")
+    print("| data | plain fit (Retrain) | PUMA | Newton | SSSE | PUMA / plain |")
+    print("|---|---|---|---|---|---|")
+    seen = set()
+    for r in rows:
+        if r["dataset"] in seen:
+            continue
+        seen.add(r["dataset"])
+        f = r["fit"]
+        print(
+            f"| {r['dataset']} | {f['Retrain']:.2f} | {f['PUMA']:.2f} "
+            f"| {f['Newton']:.2f} | {f['SSSE']:.2f} | {f['PUMA'] / f['Retrain']:.1f} |"
+        )
+
+
 # ------------------------------------------------------- 2. mislabelled rows
 def moons(n, seed, noise=0.25):
     X, y = make_moons(n_samples=n, noise=noise, random_state=seed)
     return PolynomialFeatures(3, include_bias=False).fit_transform(X), y
 
 
-def mislabel(datasets, seeds, budgets=(0.1, 0.2, 0.3)):
+def mislabel(datasets, seeds, budgets=(0.1, 0.2, 0.3), epochs=50):
     rows = []
     for name in datasets:
         found = {}
         secs = {}
         for seed in seeds:
+            net = name.endswith("(net)")
             if name == "Two moons (cubic)":
                 X, y = moons(2000, seed)
                 Xv, yv = moons(1000, seed + 100)
+            elif net:  # the paper's Figure 4 setting: raw 2-d moons, the MLP
+                X, y = make_moons(n_samples=2000, noise=0.25, random_state=seed)
+                Xv, yv = make_moons(n_samples=1000, noise=0.25, random_state=seed + 100)
+                X, Xv = X.astype(np.float32), Xv.astype(np.float32)
             else:
                 X, Xv, y, yv = load(name, seed)  # the clean test split validates
             rng = np.random.default_rng(seed)
@@ -307,7 +439,12 @@ def mislabel(datasets, seeds, budgets=(0.1, 0.2, 0.3)):
             y = y.copy()
             classes = np.unique(y)
             y[flipped] = classes[1 - np.searchsorted(classes, y[flipped])]
-            clf = UnlearningClassifier(LogisticRegression()).fit(X, y)
+            if net:  # PUMA keeps the damped Gauss-Newton inverse the scores use
+                model = mlp(X.shape[1], epochs, seed)
+                method = NET_METHODS["PUMA"]()
+            else:
+                model, method = LogisticRegression(), "newton"
+            clf = UnlearningClassifier(model, method=method).fit(X, y)
             rankings = {}
             t0 = time.perf_counter()
             rankings["random"] = rng.permutation(len(y))
@@ -500,9 +637,11 @@ def main():
     parser.add_argument("--quick", action="store_true", help="one split")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--model", choices=("linear", "mlp", "both"), default="both")
+    parser.add_argument("--epochs", type=int, default=50, help="net epochs")
     args = parser.parse_args()
     seeds = [0] if args.quick else list(range(args.seeds))
-    print("# bench_puma (issue 6, linear part)\n")
+    print("# bench_puma (issue 6)\n")
     print(
         f"python {platform.python_version()}, numpy {np.__version__}, "
         f"scikit-learn {sklearn.__version__}, {args.threads} BLAS thread(s), "
@@ -512,9 +651,25 @@ def main():
     with threadpool_limits(args.threads), warnings.catch_warnings():
         warnings.simplefilter("ignore", UnlearningBudgetWarning)
         t0 = time.perf_counter()
+        if args.model in ("mlp", "both"):
+            import torch
+
+            torch.set_num_threads(args.threads)
+            rows = removal_net(("Breast cancer", "German"), seeds, args.epochs)
+            print_removal(
+                rows, model=f"2-layer net (64-32, {args.epochs} epochs)", section="1d"
+            )
+            print_fit_net(rows)
+        if args.model == "mlp":
+            print(f"\ntotal {time.perf_counter() - t0:.0f} s")
+            return
         print_removal(removal(("Breast cancer", "German"), seeds))
         print_mislabel(
-            mislabel(("Breast cancer", "German", "Two moons (cubic)"), seeds)
+            mislabel(
+                ("Breast cancer", "German", "Two moons (cubic)", "Two moons (net)"),
+                seeds,
+                epochs=args.epochs,
+            )
         )
         n, d = (20_000, 50) if args.quick else (200_000, 100)
         print_scale(scoring_scale(n, d), n, d)

@@ -213,3 +213,35 @@ def test_validation_rows_on_a_net():
     bad = PUMA(validation=(X_val[:, :2], y_val))
     with pytest.raises(ValueError, match="features"):
         UnlearningClassifier(_mlp(), method=bad).fit(X, y)
+
+
+def test_regressor_net_without_pool_is_the_gauss_newton_removal():
+    """Squared error on a regressor net; an empty pool leaves the plain step."""
+    from skorch import NeuralNetRegressor
+
+    from sklearn_unlearn import UnlearningRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(N, D))
+    y = np.tanh(X @ [1.0, -1.0, 0.5]) + 0.1 * rng.normal(size=N)
+    torch.manual_seed(0)
+    net = NeuralNetRegressor(
+        nn.Sequential(nn.Linear(D, 4), nn.Tanh(), nn.Linear(4, 1)).double(),
+        max_epochs=5,
+        lr=0.1,
+        train_split=None,
+        verbose=0,
+        optimizer__weight_decay=WD,
+    )
+    model = UnlearningRegressor(net, method=PUMA(pool_size=0, damping=1e-2))
+    model.fit(X, y)
+    assert model.method_._criteria(model.adapter_)[0].name == "squared_error"
+    a, theta = model.adapter_, model.state_.theta
+    direction = a.gradient(theta, X[:K], y[:K]) + WD * K * theta
+    H = a.gauss_newton(theta, X, y) + (WD * N + 1e-2) * torch.eye(a.n_params)
+    expected = theta + torch.linalg.solve(H, direction)
+    model.unlearn(X[:K], y[:K])
+    torch.testing.assert_close(model.state_.theta, expected, rtol=1e-7, atol=1e-9)
+    with_pool = UnlearningRegressor(net, method=PUMA(damping=1e-2)).fit(X, y)
+    with_pool.unlearn(X[:K], y[:K])
+    assert not torch.allclose(with_pool.state_.theta, expected)

@@ -13,11 +13,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm
 from sklearn.utils import _safe_indexing, check_random_state
-from sklearn.utils.validation import _num_samples
 
 from ._ensembles import _fit_member
 from ._margins import margins
-from ._mia_base import MembershipAttack, PoolIndex
+from ._mia_base import MembershipAttack, PoolIndex, _check_rows
 from ._parallel import parallel_map
 
 __all__ = ["LiRA", "ULiRA"]
@@ -183,10 +182,7 @@ class LiRA(_LikelihoodAttack):
         self : LiRA
         """
         k = self._check_n_shadow()
-        y = np.asarray(y)
-        n = _num_samples(X)
-        if len(y) != n:
-            raise ValueError(f"X has {n} rows but y has {len(y)}.")
+        y, n = _check_rows(X, y)
         rng = check_random_state(self.random_state)
         keep = balanced_keep(k, n, rng)
         seeds = rng.randint(0, 2**31 - 1, size=k)
@@ -218,8 +214,7 @@ class LiRA(_LikelihoodAttack):
         -------
         ndarray of shape (n_rows,)
         """
-        if not hasattr(self, "shadow_models_"):
-            raise ValueError("LiRA is not fitted: call fit first.")
+        self._check_fitted("shadow_models_")
         y = np.asarray(y)
         m = margins(model, X, y)
         S = self._shadow_margins(self.shadow_models_, X, y)
@@ -322,10 +317,7 @@ class ULiRA(_LikelihoodAttack):
         self : ULiRA
         """
         k = self._check_n_shadow()
-        y = np.asarray(y)
-        n = _num_samples(X)
-        if len(y) != n:
-            raise ValueError(f"X has {n} rows but y has {len(y)}.")
+        y, n = _check_rows(X, y)
         targets = np.asarray(targets)
         if targets.dtype != bool or targets.shape != (n,):
             raise ValueError(f"targets must be a boolean mask of length {n}.")
@@ -376,8 +368,7 @@ class ULiRA(_LikelihoodAttack):
         -------
         ndarray of shape (n_rows,)
         """
-        if not hasattr(self, "shadow_models_"):
-            raise ValueError("ULiRA is not fitted: call fit first.")
+        self._check_fitted("shadow_models_")
         y = np.asarray(y)
         pos = self._pool.lookup(X, y)
         if np.any(pos < 0):

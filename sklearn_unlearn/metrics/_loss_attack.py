@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._margins import margins
-from ._mia_base import MembershipAttack, _check_member, membership_summary
+from ._mia_base import MembershipAttack, _check_member
 
 __all__ = ["LossAttack"]
 
@@ -18,7 +18,8 @@ class LossAttack(MembershipAttack):
     its true class ``sigmoid(margin)`` (``"confidence"``); for a softmax
     model both equal the model's own loss and confidence, and they rank rows
     alike. The decision threshold is calibrated on held-out rows: the mean
-    loss (or confidence) of rows the model never saw.
+    loss (or confidence) of rows the model never saw; ``evaluate`` on an
+    attack that was not fitted calibrates on the non-members it is given.
 
     Parameters
     ----------
@@ -88,26 +89,10 @@ class LossAttack(MembershipAttack):
         self.threshold_ = float(np.mean(s))
         return self
 
-    def evaluate(self, model, X, y, member) -> dict:
-        """Attack ``model``; calibrates on the non-members when not fitted.
-
-        Parameters
-        ----------
-        model : fitted classifier
-        X : array-like of shape (n_rows, n_features)
-        y : array-like of shape (n_rows,)
-        member : ndarray of bool, shape (n_rows,)
-
-        Returns
-        -------
-        dict
-            :func:`membership_summary` plus ``scores``.
-        """
-        scores = self.score_samples(model, X, y)
+    def _evaluation_threshold(self, scores, member):
+        """The fitted threshold, else the mean score of the non-members."""
         member = _check_member(member, len(scores))
-        t = getattr(self, "threshold_", None)
+        t = self._threshold()
         if t is None:
             t = float(np.mean(scores[~member]))
-        out = membership_summary(scores, member, t)
-        out["scores"] = scores
-        return out
+        return t

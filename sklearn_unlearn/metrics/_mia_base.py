@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.utils.validation import _num_samples
 
 from .._fingerprint import fingerprint_array
 
@@ -26,6 +27,15 @@ def _check_member(member, n) -> np.ndarray:
             "by telling the two apart."
         )
     return member
+
+
+def _check_rows(X, y):
+    """``y`` as an array and the row count, refusing a ``y`` of another length."""
+    y = np.asarray(y)
+    n = _num_samples(X)
+    if len(y) != n:
+        raise ValueError(f"X has {n} rows but y has {len(y)}.")
+    return y, n
 
 
 def membership_summary(scores, member, threshold: float | None = None) -> dict:
@@ -122,6 +132,11 @@ class MembershipAttack(BaseEstimator):
     def _threshold(self):
         return getattr(self, "threshold_", None)
 
+    def _check_fitted(self, attribute: str) -> None:
+        """Refuse to score before ``fit`` has set ``attribute``."""
+        if not hasattr(self, attribute):
+            raise ValueError(f"{type(self).__name__} is not fitted: call fit first.")
+
     def predict(self, model, X, y) -> np.ndarray:
         """The attack's guess, ``True`` for member.
 
@@ -160,6 +175,11 @@ class MembershipAttack(BaseEstimator):
             :func:`membership_summary` of the scores, plus ``scores``.
         """
         scores = self.score_samples(model, X, y)
-        out = membership_summary(scores, member, self._threshold())
+        threshold = self._evaluation_threshold(scores, member)
+        out = membership_summary(scores, member, threshold)
         out["scores"] = scores
         return out
+
+    def _evaluation_threshold(self, scores, member):
+        """The threshold ``evaluate`` judges by: the fitted one (or None)."""
+        return self._threshold()

@@ -6,10 +6,9 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.neural_network import MLPClassifier
 from sklearn.utils import _safe_indexing, check_random_state
-from sklearn.utils.validation import _num_samples
 
 from ._ensembles import _fit_member
-from ._mia_base import MembershipAttack
+from ._mia_base import MembershipAttack, _check_rows
 from ._parallel import parallel_map
 
 __all__ = ["ShadowModelAttack"]
@@ -124,10 +123,7 @@ class ShadowModelAttack(MembershipAttack):
         -------
         self : ShadowModelAttack
         """
-        y = np.asarray(y)
-        n = _num_samples(X)
-        if len(y) != n:
-            raise ValueError(f"X has {n} rows but y has {len(y)}.")
+        y, n = _check_rows(X, y)
         rng = check_random_state(self.random_state)
         parts = self._parts(n, rng)
         seeds = rng.randint(0, 2**31 - 1, size=len(parts))
@@ -184,8 +180,7 @@ class ShadowModelAttack(MembershipAttack):
         -------
         ndarray of shape (n_rows,)
         """
-        if not hasattr(self, "attack_models_"):
-            raise ValueError("ShadowModelAttack is not fitted: call fit first.")
+        self._check_fitted("attack_models_")
         y = np.asarray(y)
         F = _sorted_proba(model, X)
         if F.shape[1] != self.n_classes_:

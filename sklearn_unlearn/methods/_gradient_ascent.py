@@ -116,15 +116,12 @@ class GradientAscent(UnlearningMethod):
         return None
 
     def step(self, adapter, state, request):
-        import torch
-
         from ._net_finetune import (
+            epoch_batches,
             evolved,
-            minibatches,
-            net_module,
-            run_optimizer,
-            seed_from,
-            seeded,
+            finetune,
+            seed_and_generator,
+            training_objective,
             weighted_mean,
         )
 
@@ -135,36 +132,41 @@ class GradientAscent(UnlearningMethod):
                 f"GradientAscent(retain_weight={self.retain_weight}) descends on the "
                 "rows that remain: pass X_retain and y_retain."
             )
-        seed = seed_from(self.random_state)
-        gen = torch.Generator().manual_seed(seed)
+        seed, gen = seed_and_generator(self.random_state)
         dev = adapter.device
         Xf, yf, cf = adapter.as_tensors(*_xyc(request.remove))
         if use_retain:
             Xr, yr, cr = adapter.as_tensors(*_xyc(request.retain))
             retain_batches = _cycle(Xr.shape[0], self.batch_size, gen, dev)
-        wd, mask, rw = adapter.weight_decay, adapter.penalty_mask, self.retain_weight
+        objective, rw = training_objective(adapter), self.retain_weight
 
-        with seeded(seed, dev), net_module(adapter, self.train_mode) as module:
+        def loss(module, theta, fi, ri=None):
+            scores = adapter._scores(module, theta, Xf[fi])
+            value = -weighted_mean(adapter._row_losses(scores, yf[fi]), cf[fi])
+            if ri is not None:
+                value = value + rw * objective(module, theta, Xr[ri], yr[ri], cr[ri])
+            return value
 
-            def row_losses(theta, X, y):
-                return adapter._row_losses(adapter._scores(module, theta, X), y)
+        forget_batches = epoch_batches(
+            Xf.shape[0], self.epochs, self.batch_size, gen, dev
+        )
+        # retain_batches is endless: the passes over the forget rows set the steps
+        batches = (
+            zip(forget_batches, retain_batches, strict=False)
+            if use_retain
+            else zip(forget_batches)
+        )
 
-            def loss(theta, fi, ri=None):
-                value = -weighted_mean(row_losses(theta, Xf[fi], yf[fi]), cf[fi])
-                if ri is not None:
-                    retained = weighted_mean(row_losses(theta, Xr[ri], yr[ri]), cr[ri])
-                    penalty = 0.5 * wd * (mask * theta * theta).sum()
-                    value = value + rw * (retained + penalty)
-                return value
-
-            def batches():
-                for _ in range(self.epochs):
-                    for fi in minibatches(Xf.shape[0], self.batch_size, gen, dev):
-                        yield (fi, next(retain_batches)) if use_retain else (fi,)
-
-            theta = run_optimizer(
-                state.theta, loss, batches(), lr=self.lr, optimizer=self.optimizer
-            )
+        theta = finetune(
+            adapter,
+            state.theta,
+            loss,
+            batches,
+            seed=seed,
+            lr=self.lr,
+            optimizer=self.optimizer,
+            train_mode=self.train_mode,
+        )
         w_new = state.total_weight - request.remove.weight
         return evolved(state, theta, total_weight=w_new)
 

@@ -22,13 +22,17 @@ from sklearn.utils import check_random_state
 from torch.func import grad
 
 __all__ = [
+    "epoch_batches",
     "evolved",
+    "finetune",
     "minibatches",
     "net_module",
     "refuse_linear",
     "run_optimizer",
+    "seed_and_generator",
     "seed_from",
     "seeded",
+    "training_objective",
     "weighted_mean",
 ]
 
@@ -61,6 +65,12 @@ def evolved(state, theta, **changes):
 def seed_from(random_state) -> int:
     """One integer seed from ``random_state`` (int, RandomState or None)."""
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def seed_and_generator(random_state) -> tuple[int, torch.Generator]:
+    """:func:`seed_from` ``random_state``, and a CPU generator seeded with it."""
+    seed = seed_from(random_state)
+    return seed, torch.Generator().manual_seed(seed)
 
 
 @contextlib.contextmanager
@@ -101,6 +111,22 @@ def weighted_mean(values, c):
     return (c * values).sum() / c.sum()
 
 
+def training_objective(adapter) -> Callable:
+    """skorch's objective as ``f(module, theta, X, y, c)``: mean loss + weight decay.
+
+    The ``c``-weighted mean of the rows' losses plus ``weight_decay / 2``
+    times the squared norm of ``theta`` (each entry scaled by the adapter's
+    ``penalty_mask``, read once here).
+    """
+    wd, mask = adapter.weight_decay, adapter.penalty_mask
+
+    def objective(module, theta, X, y, c):
+        losses = adapter._row_losses(adapter._scores(module, theta, X), y)
+        return weighted_mean(losses, c) + 0.5 * wd * (mask * theta * theta).sum()
+
+    return objective
+
+
 def minibatches(
     n: int, batch_size: int | None, generator: torch.Generator, device
 ) -> Iterator[torch.Tensor]:
@@ -109,6 +135,14 @@ def minibatches(
     perm = torch.randperm(n, generator=generator).to(device)
     for start in range(0, n, max(size, 1)):
         yield perm[start : start + size]
+
+
+def epoch_batches(
+    n: int, epochs: int, batch_size: int | None, generator: torch.Generator, device
+) -> Iterator[torch.Tensor]:
+    """Index tensors of ``epochs`` passes of :func:`minibatches` over ``n`` rows."""
+    for _ in range(epochs):
+        yield from minibatches(n, batch_size, generator, device)
 
 
 def run_optimizer(
@@ -149,3 +183,45 @@ def run_optimizer(
         p.grad = dloss(p.detach(), *batch).detach()
         opt.step()
     return p.detach()
+
+
+def finetune(
+    adapter,
+    theta: torch.Tensor,
+    batch_loss: Callable,
+    batches,
+    *,
+    seed: int,
+    lr: float,
+    optimizer: str,
+    train_mode: bool,
+) -> torch.Tensor:
+    """:func:`run_optimizer` with the loss evaluated on the net's module.
+
+    Parameters
+    ----------
+    adapter : TorchAdapter
+        The net; its module is used through :func:`net_module`.
+    theta : torch.Tensor of shape (n_params,)
+        The start; never modified.
+    batch_loss : callable
+        ``batch_loss(module, theta, *batch) -> 0-d tensor``.
+    batches : iterable of tuples
+        One optimizer step per item, consumed inside the seeded context.
+    seed : int
+        Seeds torch's global RNG (dropout) for the run, see :func:`seeded`.
+    lr : float
+    optimizer : {"sgd", "adam"}
+    train_mode : bool
+        Passed to :func:`net_module`.
+
+    Returns
+    -------
+    theta : torch.Tensor of shape (n_params,)
+    """
+    with seeded(seed, adapter.device), net_module(adapter, train_mode) as module:
+
+        def loss(t, *batch):
+            return batch_loss(module, t, *batch)
+
+        return run_optimizer(theta, loss, batches, lr=lr, optimizer=optimizer)

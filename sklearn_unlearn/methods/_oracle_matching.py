@@ -164,12 +164,11 @@ class OracleMatching(UnlearningMethod):
         import torch
 
         from ._net_finetune import (
+            epoch_batches,
             evolved,
-            minibatches,
-            net_module,
-            run_optimizer,
-            seed_from,
-            seeded,
+            finetune,
+            seed_and_generator,
+            weighted_mean,
         )
         from ._net_oracle import linearized_scores, match_losses, oracle_scores
 
@@ -179,8 +178,7 @@ class OracleMatching(UnlearningMethod):
                 "OracleMatching fine-tunes on the rows that remain: pass X_retain "
                 "and y_retain."
             )
-        seed = seed_from(self.random_state)
-        gen = torch.Generator().manual_seed(seed)
+        seed, gen = seed_and_generator(self.random_state)
         n_f, n_r = request.remove.n, retain.n
         keep = np.arange(n_r)
         if self.max_retain is not None and self.max_retain < n_r:
@@ -206,22 +204,22 @@ class OracleMatching(UnlearningMethod):
         if kind == "mse" and criterion in ("ce", "nll"):
             targets = targets - targets.mean(dim=1, keepdim=True)
 
-        with seeded(seed, adapter.device), net_module(adapter, self.train_mode) as m:
+        def loss(module, t, idx):
+            s = adapter._scores(module, t, Xt[idx])
+            values = match_losses(s, targets[idx], kind, criterion)
+            return weighted_mean(values, ct[idx])
 
-            def loss(t, idx):
-                s = adapter._scores(m, t, Xt[idx])
-                values = match_losses(s, targets[idx], kind, criterion)
-                return (ct[idx] * values).sum() / ct[idx].sum()
-
-            def batches():
-                for _ in range(self.epochs):
-                    for idx in minibatches(
-                        Xt.shape[0], self.batch_size, gen, adapter.device
-                    ):
-                        yield (idx,)
-
-            new = run_optimizer(
-                theta, loss, batches(), lr=self.lr, optimizer=self.optimizer
-            )
+        dev = adapter.device
+        batch_rows = epoch_batches(Xt.shape[0], self.epochs, self.batch_size, gen, dev)
+        new = finetune(
+            adapter,
+            theta,
+            loss,
+            zip(batch_rows),  # one-tuples: loss(module, t, idx)
+            seed=seed,
+            lr=self.lr,
+            optimizer=self.optimizer,
+            train_mode=self.train_mode,
+        )
         w_new = state.total_weight - request.remove.weight + request.add.weight
         return evolved(state, new, total_weight=w_new, curvature=curvature)

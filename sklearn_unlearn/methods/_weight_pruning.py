@@ -140,13 +140,11 @@ class WeightPruning(UnlearningMethod):
         import torch
 
         from ._net_finetune import (
+            epoch_batches,
             evolved,
-            minibatches,
-            net_module,
-            run_optimizer,
-            seed_from,
-            seeded,
-            weighted_mean,
+            finetune,
+            seed_and_generator,
+            training_objective,
         )
         from ._net_layers import linear_layers, pruning_mask
 
@@ -172,25 +170,23 @@ class WeightPruning(UnlearningMethod):
                 theta[layer.bias] = self.bias_value
         del forget, kept  # activations of the forgotten rows go here
 
-        seed = seed_from(self.random_state)
-        gen = torch.Generator().manual_seed(seed)
-        wd, mask = adapter.weight_decay, adapter.penalty_mask
-        with seeded(seed, adapter.device), net_module(adapter, self.train_mode) as m:
+        seed, gen = seed_and_generator(self.random_state)
+        objective = training_objective(adapter)  # skorch's: mean loss + weight decay
 
-            def loss(t, idx):  # skorch's objective: batch mean + weight decay
-                s = adapter._scores(m, t, Xr[idx])
-                data = weighted_mean(adapter._row_losses(s, yr[idx]), cr[idx])
-                return data + 0.5 * wd * (mask * t * t).sum()
+        def loss(module, t, idx):
+            return objective(module, t, Xr[idx], yr[idx], cr[idx])
 
-            def batches():
-                for _ in range(self.finetune_epochs):
-                    for idx in minibatches(
-                        Xr.shape[0], self.batch_size, gen, adapter.device
-                    ):
-                        yield (idx,)
-
-            theta = run_optimizer(
-                theta, loss, batches(), lr=self.lr, optimizer=self.optimizer
-            )
+        epochs, dev = self.finetune_epochs, adapter.device
+        batch_rows = epoch_batches(Xr.shape[0], epochs, self.batch_size, gen, dev)
+        theta = finetune(
+            adapter,
+            theta,
+            loss,
+            zip(batch_rows),  # one-tuples: loss(module, t, idx)
+            seed=seed,
+            lr=self.lr,
+            optimizer=self.optimizer,
+            train_mode=self.train_mode,
+        )
         w_new = state.total_weight - request.remove.weight
         return evolved(state, theta, total_weight=w_new)

@@ -84,7 +84,7 @@ def _estimator_has(attr):
 class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
     """Common base of :class:`UnlearningClassifier` and :class:`UnlearningRegressor`."""
 
-    __metadata_request__fit = {"forget": True}
+    __metadata_request__fit = {"forget": True, "X_val": True, "y_val": True}
 
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["fit"])],
@@ -269,7 +269,7 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
 
     # -------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_weight=None, forget=None):
+    def fit(self, X, y, sample_weight=None, forget=None, X_val=None, y_val=None):
         """Fit the wrapped model, prepare for updates, then honour ``forget``.
 
         Parameters
@@ -284,6 +284,12 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
             Rows to forget right after fitting (how an experiment simulates a
             deletion request). Only a boolean mask is accepted, because
             cross-validation slices masks per fold but not index arrays.
+        X_val, y_val : array-like, default=None
+            Validation rows (in the same features as ``X``) on which a method
+            with a criterion (:class:`~sklearn_unlearn.methods.PUMA`) measures
+            it, instead of the training rows; they override the method's own
+            ``validation``. The fitted estimator keeps them (in the model's
+            features) to measure the criterion again after each request.
 
         Returns
         -------
@@ -293,6 +299,13 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         if self._wraps_pipeline and self._is_net:
             raise ValueError("a skorch net behind a pipeline is not supported yet.")
         method = self._make_method()
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val go together: pass both or neither.")
+        if X_val is not None and "validation" not in method.get_params():
+            raise TypeError(
+                f"X_val and y_val are the rows on which a criterion is measured; "
+                f"{method.name} has no criterion (PUMA has)."
+            )
         X_raw = None
         if self._wraps_pipeline:
             X_raw = validate_data(self, X, reset=True, skip_check_array=True)
@@ -332,6 +345,10 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
                 pre, X_raw, sample_weight=sample_weight
             )
             self._preprocessing_warned = False
+            if X_val is not None:  # the criterion sees the model's features
+                X_val = pre.transform(X_val)
+        if X_val is not None:
+            method.set_params(validation=(X_val, y_val))
         est, adapter, theta, H, gnorm = self._refit_theta(X, y, sample_weight)
         adapter.set_theta(est, theta)
         if X_raw is not None:

@@ -245,7 +245,9 @@ class PUMA(UnlearningMethod):
         Rows on which ``C`` is measured (in the model's input features). By
         default ``C`` is measured on the training rows: all of them at fit;
         after a request on the retained rows when the caller passes them,
-        else on the pool (a random sample of the rows that remain).
+        else on the pool (a random sample of the rows that remain). The
+        estimator's ``fit(X, y, X_val=..., y_val=...)`` sets it for the fitted
+        copy of the method (raw features behind a pipeline are transformed).
     pool_size : int or None, default=1000
         Size of the re-weighting pool drawn at fit; ``None`` keeps every
         training row.

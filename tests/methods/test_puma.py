@@ -226,3 +226,51 @@ def test_downdated_preprocessing_is_refused_atomically(kit):
         clf.unlearn(X[:3], y[:3])
     np.testing.assert_array_equal(clf.state_.theta, theta)
     assert len(clf.fingerprints_) == 60
+
+
+def test_validation_rows_given_at_fit(kit):
+    X, y = kit.data("binary", n=120)
+    X_val, y_val = kit.data("binary", n=40, seed=1)
+    by_fit = UnlearningClassifier(LogisticRegression(), method=PUMA(pool_size=None))
+    by_fit.fit(X, y, X_val=X_val, y_val=y_val)
+    by_method = UnlearningClassifier(
+        LogisticRegression(), method=PUMA(pool_size=None, validation=(X_val, y_val))
+    ).fit(X, y)
+    on_train = UnlearningClassifier(LogisticRegression(), method=PUMA(pool_size=None))
+    on_train.fit(X, y)
+    np.testing.assert_array_equal(
+        by_fit.state_.curvature.V, by_method.state_.curvature.V
+    )
+    assert not np.allclose(by_fit.state_.curvature.V, on_train.state_.curvature.V)
+    assert by_fit.get_params()["method"].validation is None  # the user's is untouched
+    for model in (by_fit, by_method):
+        model.unlearn(X[:10], y[:10])
+    np.testing.assert_allclose(by_fit.state_.theta, by_method.state_.theta, rtol=1e-12)
+
+
+def test_validation_rows_at_fit_behind_a_pipeline(kit):
+    X, y = kit.data("binary", n=120)
+    X_val, y_val = kit.data("binary", n=40, seed=1)
+    X, X_val = 3.0 * X + 1.0, 3.0 * X_val + 1.0
+    pipe = make_pipeline(StandardScaler(), LogisticRegression())
+    clf = UnlearningClassifier(pipe, method=PUMA(pool_size=None))
+    clf.fit(X, y, X_val=X_val, y_val=y_val)
+    scaler = clf.estimator_[0]
+    X_seen, _ = clf.method_.validation
+    np.testing.assert_allclose(X_seen, scaler.transform(X_val))
+
+
+@pytest.mark.parametrize(
+    "method, kwargs, error, match",
+    [
+        ("newton", {"X_val": np.zeros((3, 4)), "y_val": [0, 1, 0]}, TypeError, "PUMA"),
+        ("puma", {"X_val": np.zeros((3, 4))}, ValueError, "both or neither"),
+        ("puma", {"X_val": np.zeros((3, 2)), "y_val": [0, 1, 0]}, ValueError, "feat"),
+        ("puma", {"X_val": np.zeros((3, 4)), "y_val": [0, 1]}, ValueError, "targets"),
+        ("puma", {"X_val": np.zeros((3, 4)), "y_val": [0, 1, 7]}, ValueError, "7"),
+    ],
+)
+def test_bad_validation_rows_at_fit(kit, method, kwargs, error, match):
+    X, y = kit.data("binary", n=60)
+    with pytest.raises(error, match=match):
+        UnlearningClassifier(LogisticRegression(), method=method).fit(X, y, **kwargs)

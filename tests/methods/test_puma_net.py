@@ -210,6 +210,11 @@ def test_validation_rows_on_a_net():
     model = UnlearningClassifier(_mlp(), method=method).fit(X, y)
     model.unlearn(X[:K], y[:K])
     assert torch.isfinite(model.state_.theta).all()
+    at_fit = UnlearningClassifier(_mlp(), method=PUMA()).fit(
+        X, y, X_val=X_val, y_val=y_val
+    )
+    fresh = UnlearningClassifier(_mlp(), method=method).fit(X, y)
+    torch.testing.assert_close(at_fit.state_.curvature.V, fresh.state_.curvature.V)
     bad = PUMA(validation=(X_val[:, :2], y_val))
     with pytest.raises(ValueError, match="features"):
         UnlearningClassifier(_mlp(), method=bad).fit(X, y)

@@ -80,7 +80,7 @@ def _net_parts(estimator, adapter, theta, cached, X, y, curvature):
     ``(X, y)`` with the method's ``damping`` (0 if it has none).
     """
     from ..curvature._torch_cholesky import TorchCholeskyCurvature
-    from ..methods._puma_net import _matrix_free
+    from ..methods._puma_net import matrix_free_operator
 
     X = check_array(X, dtype=adapter.numpy_dtype, allow_nd=True)
     n_features = adapter.n_features_in_
@@ -95,7 +95,7 @@ def _net_parts(estimator, adapter, theta, cached, X, y, curvature):
 
         damping = float(getattr(estimator.method_, "damping", 0.0))
         spec = IterativeNetCurvature("cg", damping=damping)
-        H = _matrix_free(adapter, spec, theta, rows, rows.weight)
+        H = matrix_free_operator(adapter, spec, theta, rows, rows.weight)
     return SimpleNamespace(
         adapter=adapter, theta=theta, curvature=H, rows=rows, model=estimator
     )

@@ -28,10 +28,10 @@ from ._newton import Newton
 from ._puma import PumaCache, influence, purged
 from ._puma_lambda import solve_reweighting
 
-__all__ = ["puma_net_prepare", "puma_net_step"]
+__all__ = ["matrix_free_operator", "puma_net_prepare", "puma_net_step"]
 
 
-def _matrix_free(adapter, spec, theta, rows: Rows, total_weight):
+def matrix_free_operator(adapter, spec, theta, rows: Rows, total_weight):
     """The CG / LiSSA operator over ``rows`` at ``theta`` (penalty of that weight)."""
     mv = net_matvec(
         adapter,
@@ -61,7 +61,7 @@ def puma_net_prepare(method, adapter, theta, rows):
     solver = curvature
     if isinstance(curvature, IterativeNetCurvature):
         method.requires_retained_data = True
-        solver = _matrix_free(adapter, curvature, theta, rows, rows.weight)
+        solver = matrix_free_operator(adapter, curvature, theta, rows, rows.weight)
     return method._fit_cache(adapter, theta, curvature, solver, rows)
 
 
@@ -91,7 +91,9 @@ def puma_net_step(method, adapter, state, request):
                 "that remain: pass X_retain and y_retain."
             )
         before = _concat(request.retain, request.remove)  # eq. (11): H of before
-        op = _matrix_free(adapter, cache.curvature, theta, before, state.total_weight)
+        op = matrix_free_operator(
+            adapter, cache.curvature, theta, before, state.total_weight
+        )
         step = method.eta * op.solve(direction)
         curvature, repaired = cache.curvature, False
     else:
@@ -102,7 +104,9 @@ def puma_net_step(method, adapter, state, request):
     theta_new = theta + step.to(dtype=theta.dtype, device=theta.device)
     solver = curvature
     if isinstance(curvature, IterativeNetCurvature):
-        solver = _matrix_free(adapter, curvature, theta_new, request.retain, w_new)
+        solver = matrix_free_operator(
+            adapter, curvature, theta_new, request.retain, w_new
+        )
     V = method._refresh(adapter, theta_new, solver, request, pool, cache.labels)
     return _evolve(
         state,

@@ -385,6 +385,7 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
             n_remaining=len(y),
             grad_residual_bound=gnorm,
             param_error_bound=self._param_bound(self.state_),
+            notes=getattr(curvature, "notes", ()),
         )
         if forget is not None and forget.any():
             keep = ~forget

@@ -539,8 +539,11 @@ class SkorchAdapter:
         self._outer_plan_cache = (module, plan)
         return plan
 
-    def _outer_chunk(self, module, plan, theta, X, y):
+    def _outer_chunk(self, module, plan, theta, X, y, row_fn=None):
         """Per-row gradients of one chunk from one batched forward and backward.
+
+        ``row_fn(s, y)`` gives each row's scalar from the scores (the row
+        losses when None).
 
         Forward hooks record each ``nn.Linear``'s input ``a`` and output ``z``;
         ``torch.autograd.grad`` of the summed row losses gives ``g = dL/dz``,
@@ -561,7 +564,7 @@ class SkorchAdapter:
             with torch.enable_grad():
                 t = theta.detach().requires_grad_(True)
                 s = self._scores(module, t, X)
-                total = self._row_losses(s, y).sum()
+                total = (row_fn or self._row_losses)(s, y).sum()
                 calls = [record[id(lin)] for lin in linears]
                 if any(
                     len(c) != 1
@@ -648,27 +651,36 @@ class SkorchAdapter:
                     "weight or bias of an nn.Linear, each registered once."
                 )
 
-            def row_loss(t, x, yi):
-                s = self._scores(module, t, x.unsqueeze(0))
-                return self._row_losses(s, yi.unsqueeze(0))[0]
-
-            per_row = vmap(grad(row_loss), in_dims=(None, 0, 0))
             self.per_sample_method_ = "outer" if plan is not None else "vmap"
             for sl in self._slices(X.shape[0]):
-                G = None
-                if plan is not None:
-                    G = self._outer_chunk(module, plan, theta, X[sl], y[sl])
-                    if G is None:
-                        if method == "outer":
-                            raise ValueError(
-                                "method='outer': an nn.Linear was not called "
-                                "exactly once on the chunk's rows."
-                            )
-                        plan = None
-                        self.per_sample_method_ = "vmap"
-                if G is None:
-                    G = per_row(theta, X[sl], y[sl])
+                G, used = self._row_gradients(module, plan, theta, X[sl], y[sl])
+                if used != "outer" and plan is not None:
+                    if method == "outer":
+                        raise ValueError(
+                            "method='outer': an nn.Linear was not called "
+                            "exactly once on the chunk's rows."
+                        )
+                    plan = None
+                    self.per_sample_method_ = "vmap"
                 yield G.detach()
+
+    def _row_gradients(self, module, plan, theta, X, y, row_fn=None):
+        """Per-row gradients of ``row_fn(s_i, y_i)`` for one chunk; ``(G, path)``.
+
+        One batched backward through hooks when ``plan`` allows it, else
+        ``torch.func.vmap`` of ``grad`` over the rows: both ``O(m p)``.
+        """
+        fn = row_fn or self._row_losses
+        if plan is not None:
+            G = self._outer_chunk(module, plan, theta, X, y, row_fn=fn)
+            if G is not None:
+                return G, "outer"
+
+        def row_value(t, x, yi):
+            s = self._scores(module, t, x.unsqueeze(0))
+            return fn(s, yi.unsqueeze(0))[0]
+
+        return vmap(grad(row_value), in_dims=(None, 0, 0))(theta, X, y), "vmap"
 
     def per_sample_gradients_dense(self, theta, X, y) -> torch.Tensor:
         """All per-row gradients as one (n, n_params) tensor (small ``n`` only)."""
@@ -840,20 +852,26 @@ class SkorchAdapter:
         X, y, c = self._prepare(X, y, c)
         cols = []
         with self._eval_mode() as module:
-            k = self._scores(module, theta, X[:1]).shape[1] if X.shape[0] else 1
-            for sl in self._slices(X.shape[0], self._dense_rows(k)):
+            plan = self._outer_plan(module)
+            for sl in self._slices(X.shape[0]):
                 Xc = X[sl]
-
-                def scores(t, Xc=Xc):
-                    return self._scores(module, t, Xc)
-
-                J = torch.func.jacrev(scores)(theta)  # (m, K, p)
-                lam, Q = torch.linalg.eigh(self._output_hessian(scores(theta)))
+                with torch.no_grad():
+                    lam, Q = torch.linalg.eigh(
+                        self._output_hessian(self._scores(module, theta, Xc))
+                    )
                 if self.criterion in ("ce", "nll") and lam.shape[1] > 1:
                     lam, Q = lam[:, 1:], Q[:, :, 1:]  # the null vector of ones
-                w = (lam.clamp_min(0.0) * c[sl].unsqueeze(1)).sqrt()  # (m, K)
-                JQ = torch.einsum("mkp,mkj->mjp", J, Q) * w.unsqueeze(2)
-                cols.append(JQ.reshape(-1, self.n_params))
+                w = (lam.clamp_min(0.0) * c[sl].unsqueeze(1)).sqrt()  # (m, R)
+                A = Q * w.unsqueeze(1)  # column j of row i: sqrt(w_ij) Q_i[:, j]
+                # J_i^T a_ij is the gradient of the row's scalar a_ij . s_i
+                blocks = [
+                    self._row_gradients(
+                        module, plan, theta, Xc, A[:, :, j].contiguous(), _dot_rows
+                    )[0]
+                    for j in range(A.shape[2])
+                ]
+                m = Xc.shape[0]
+                cols.append(torch.stack(blocks, dim=1).reshape(m * len(blocks), -1))
         if not cols:
             return torch.zeros((self.n_params, 0), dtype=self.dtype, device=self.device)
         return torch.cat(cols).T.detach()
@@ -965,6 +983,11 @@ class SkorchAdapter:
                 for j in range(V.shape[1]):
                     out[sl, j] = jvp(losses, (theta,), (V[:, j],))[1].detach()
         return out[:, 0] if single else out
+
+
+def _dot_rows(s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """Each row's ``a_i . s_i`` (``a`` fixed): its gradient is ``J_i^T a_i``."""
+    return (s * a.to(s.dtype)).sum(dim=1)
 
 
 def _like(t: torch.Tensor) -> dict:

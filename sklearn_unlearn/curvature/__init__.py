@@ -1,7 +1,8 @@
 """Inverse-curvature operators: one interface, ``solve(v)``.
 
-The operators for nets (``TorchCholeskyCurvature``, ``IterativeNetCurvature``)
-need the optional ``torch`` extra and are imported on first use.
+The operators for nets (``TorchCholeskyCurvature``, ``LowRankCurvature``,
+``IterativeNetCurvature``) need the optional ``torch`` extra and are imported
+on first use.
 """
 
 from ._base import CurvatureOperator, NotPositiveDefiniteError
@@ -29,12 +30,14 @@ __all__ = [
     "NotPositiveDefiniteError",
     "cholesky_rank_one_update",
     "IterativeNetCurvature",
+    "LowRankCurvature",
     "TorchCholeskyCurvature",
 ]
 
 _NET_OPERATORS = {
     "TorchCholeskyCurvature": "._torch_cholesky",
     "IterativeNetCurvature": "._net_operators",
+    "LowRankCurvature": "._low_rank",
 }
 
 

@@ -73,12 +73,13 @@ def _targets(adapter, X, y):
 
 
 def _net_parts(estimator, adapter, theta, cached, X, y, curvature):
-    """``fitted_parts`` of a skorch net: its cached dense curvature, or a new one.
+    """``fitted_parts`` of a skorch net: its cached curvature, or a new one.
 
-    Without a dense cache (a method that keeps none, or a matrix-free one)
+    Without a dense or low-rank cache (a method that keeps none, or a matrix-free one)
     the damped Gauss-Newton matrix is inverted by conjugate gradients over
     ``(X, y)`` with the method's ``damping`` (0 if it has none).
     """
+    from ..curvature._low_rank import LowRankCurvature
     from ..curvature._torch_cholesky import TorchCholeskyCurvature
     from ..methods._puma_net import matrix_free_operator
 
@@ -89,11 +90,13 @@ def _net_parts(estimator, adapter, theta, cached, X, y, curvature):
             f"X has {X.shape[1]} features but the model expects {n_features}."
         )
     rows = Rows(X, *_targets(adapter, X, y))
-    H = cached if isinstance(cached, TorchCholeskyCurvature) else None
+    dense_or_factored = (TorchCholeskyCurvature, LowRankCurvature)
+    H = cached if isinstance(cached, dense_or_factored) else None
     if H is None and curvature:
         from ..curvature._net_operators import IterativeNetCurvature
 
-        damping = float(getattr(estimator.method_, "damping", 0.0))
+        damping = getattr(estimator.method_, "damping", 0.0)
+        damping = 0.0 if damping == "auto" else float(damping)
         spec = IterativeNetCurvature("cg", damping=damping)
         H = matrix_free_operator(adapter, spec, theta, rows, rows.weight)
     return SimpleNamespace(

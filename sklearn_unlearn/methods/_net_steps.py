@@ -11,11 +11,14 @@ never the fit-time gradient, and carries no certificate.
 from __future__ import annotations
 
 import math
+import warnings
 
+import numpy as np
 import torch
 
 from ..curvature._base import NotPositiveDefiniteError
 from ..curvature._block_fisher import BlockDiagonalFisherInverse
+from ..curvature._low_rank import LowRankCurvature
 from ..curvature._net_operators import IterativeNetCurvature, net_matvec, top_eigenvalue
 from ..curvature._scale import CurvatureScale
 from ..curvature._torch_cholesky import TorchCholeskyCurvature
@@ -73,11 +76,142 @@ def _evolve(state, theta, step, **changes):
 
 
 # ------------------------------------------------------------------ Newton
-def resolve_curvature(curvature: str, n_params: int, max_dense_params: int) -> str:
-    """``"auto"`` becomes ``"cholesky"`` up to ``max_dense_params``, else ``"cg"``."""
-    if curvature == "auto":
-        return "cholesky" if n_params <= max_dense_params else "cg"
-    return curvature
+#: the exact dual form is taken while the rows' factor has at most this many
+#: columns per kept eigenpair of the sampled low-rank form (its memory is
+#: ``p`` floats a column)
+DUAL_COLUMNS_PER_RANK = 4
+
+
+def _outputs_per_row(adapter, theta, rows) -> int:
+    """Columns of the Gauss-Newton factor per row (``K``, ``K - 1`` for softmax)."""
+    X, y, c = adapter.as_tensors(rows.X[:1], rows.y[:1], rows.c[:1])
+    return int(adapter.gauss_newton_factor(theta, X, y, c).shape[1])
+
+
+def resolve_curvature(
+    curvature: str, adapter, theta, rows, matrix, method_rank: int = 256
+) -> str:
+    """``"auto"``: the exact dual form when the rows' factor is thin, else low rank.
+
+    The dual form keeps one ``p``-vector per Gauss-Newton column of the rows
+    (``N = n * outputs`` of them); it is exact while ``N < p`` and is taken
+    while ``N`` is at most ``4 * rank`` (memory comparable to the low-rank
+    form). A net with at most ``rank`` parameters, and the exact Hessian
+    (indefinite), take the dense matrix.
+    """
+    if curvature != "auto":
+        return curvature
+    if matrix == "hessian" or adapter.n_params <= method_rank:
+        return "cholesky"
+    n_cols = rows.n * _outputs_per_row(adapter, theta, rows)
+    if n_cols <= min(adapter.n_params, DUAL_COLUMNS_PER_RANK * method_rank):
+        return "dual"
+    return "lowrank"
+
+
+def objective_gradient_norm(adapter, theta, rows) -> float:
+    """Norm of the training objective's gradient (data term and penalty)."""
+    X, y, c = _tensors(adapter, rows)
+    g = adapter.gradient(theta, X, y, c)
+    g += adapter.penalty_strength(rows.weight) * adapter.penalty_mask * theta
+    return float(torch.linalg.vector_norm(g))
+
+
+def net_damping(method, adapter, theta, rows):
+    """The method's damping on a net, and a ledger note on where it came from.
+
+    ``"auto"`` reads it from the training run
+    (:func:`~sklearn_unlearn.adapters._training_damping.training_damping`); a
+    number is taken as given, with a warning when it is 0 and the net is not
+    at a minimum (the undamped step divides by the bare penalty in every
+    direction the data do not reach, and overshoots).
+    """
+    from ..adapters._training_damping import AT_MINIMUM_GRADIENT, training_damping
+
+    if method.damping == "auto":
+        gnorm = objective_gradient_norm(adapter, theta, rows)
+        found = training_damping(adapter._net, rows.weight, gnorm)
+        return found.value, found.rule
+    damping = float(method.damping)
+    if damping == 0.0:
+        gnorm = objective_gradient_norm(adapter, theta, rows)
+        if gnorm > AT_MINIMUM_GRADIENT * max(rows.weight, 1.0):
+            warnings.warn(
+                f"{method.name}(damping=0) on a net that is not at a minimum "
+                f"(objective gradient norm {gnorm:.3g}): the undamped step "
+                "overshoots in every direction the data do not constrain. Use "
+                "damping='auto' (matched to the training run) or a positive "
+                "damping.",
+                UserWarning,
+                stacklevel=4,
+            )
+    return damping, f"damping {damping:g} (given)"
+
+
+def _factor_chunks(adapter, theta, rows, index=None):
+    """A callable streaming ``(p, m)`` Gauss-Newton factor blocks of ``rows``."""
+    X, y, c = _tensors(adapter, rows)
+    if index is not None:
+        X, y, c = X[index], y[index], c[index]
+    size = adapter._dense_rows(2)
+
+    def chunks():
+        for start in range(0, X.shape[0], size):
+            sl = slice(start, start + size)
+            yield adapter.gauss_newton_factor(theta, X[sl], y[sl], c[sl])
+
+    return chunks
+
+
+def _sampled_rows(method, n):
+    """Positions of the rows the randomized range finder sees (all when few)."""
+    m = method.curvature_rows
+    if m is None or m >= n:
+        return None
+    gen = torch.Generator().manual_seed(_seed(method.random_state))
+    return torch.sort(torch.randperm(n, generator=gen)[:m]).values
+
+
+def _seed(random_state) -> int:
+    if random_state is None:
+        return int(torch.randint(0, 2**31 - 1, ()).item())
+    if isinstance(random_state, int):
+        return random_state
+    return int(np.random.default_rng(random_state).integers(2**31 - 1))
+
+
+def low_rank_curvature(method, adapter, theta, rows, kind, floor, damping, notes):
+    """The dual (exact) or sampled low-rank-plus-floor Gauss-Newton curvature."""
+    like = dict(dtype=torch.float64, device=theta.device)
+    if kind == "dual":
+        return LowRankCurvature.exact(
+            _factor_chunks(adapter, theta, rows),
+            adapter.n_params,
+            floor=floor.to(**like),
+            damping=damping,
+            notes=(f"net curvature: exact dual form over {rows.n} rows",) + notes,
+        )
+    index = _sampled_rows(method, rows.n)
+    scale, m = 1.0, rows.n
+    if index is not None:
+        c = torch.as_tensor(np.asarray(rows.c, dtype=np.float64))
+        m = len(index)
+        scale = float(c.sum() / c[index].sum())
+    return LowRankCurvature.randomized(
+        _factor_chunks(adapter, theta, rows, index),
+        adapter.n_params,
+        rank=method.rank,
+        floor=floor.to(**like),
+        damping=damping,
+        scale=scale,
+        random_state=_seed(method.random_state),
+        device=theta.device,
+        notes=(
+            f"net curvature: top {min(method.rank, adapter.n_params)} eigenpairs "
+            f"from {m} of {rows.n} rows, plus the penalty floor",
+        )
+        + notes,
+    )
 
 
 def _dense_matrix(adapter, theta, rows, matrix):
@@ -107,14 +241,27 @@ def newton_prepare(method, adapter, theta, rows):
             "use refine=0 with a net."
         )
     kind = resolve_curvature(
-        method.curvature, adapter.n_params, method.max_dense_params
+        method.curvature, adapter, theta, rows, method.matrix, method.rank
     )
+    if kind in ("dual", "lowrank") and method.matrix == "hessian":
+        raise ValueError(
+            f"curvature={kind!r} factors the Gauss-Newton matrix; the exact "
+            "Hessian needs curvature='cholesky', 'cg' or 'lissa'."
+        )
+    damping, rule = net_damping(method, adapter, theta, rows)
+    notes = (rule,)
     lam = adapter.penalty_strength(rows.weight)
+    floor = lam * adapter.penalty_mask.to(torch.float64)
+    if kind in ("dual", "lowrank"):
+        return low_rank_curvature(
+            method, adapter, theta, rows, kind, floor, damping, notes
+        )
     if kind == "cholesky":
         M = _dense_matrix(adapter, theta, rows, method.matrix).to(torch.float64)
-        floor = lam * adapter.penalty_mask.to(torch.float64)
         M.diagonal().add_(floor)
-        return TorchCholeskyCurvature(M, damping=method.damping, floor=floor)
+        op = TorchCholeskyCurvature(M, damping=damping, floor=floor)
+        op.notes = ("net curvature: dense matrix with a cached inverse",) + notes
+        return op
     # matrix-free: every request needs the rows that remain
     method.requires_retained_data = True
     opts = _solver_options(method, adapter)
@@ -122,10 +269,10 @@ def newton_prepare(method, adapter, theta, rows):
         X, y, c = _tensors(adapter, rows)
         mv = net_matvec(adapter, theta, X, y, c, penalty=lam, matrix=method.matrix)
         top = top_eigenvalue(mv, adapter.n_params, like=theta)
-        opts["scale"] = _TOP_MARGIN * (abs(top) + method.damping)
-    return IterativeNetCurvature(
-        kind, damping=method.damping, matrix=method.matrix, **opts
-    )
+        opts["scale"] = _TOP_MARGIN * (abs(top) + damping)
+    op = IterativeNetCurvature(kind, damping=damping, matrix=method.matrix, **opts)
+    op.notes = (f"net curvature: {kind} over the retained rows",) + notes
+    return op
 
 
 def _updated_dense(adapter, curvature, theta, request, dlam, matrix):
@@ -157,16 +304,40 @@ def _updated_dense(adapter, curvature, theta, request, dlam, matrix):
         return curvature.clipped(shift=shift, **factors), True
 
 
+def _updated_low_rank(adapter, curvature, theta, request, dlam):
+    """The low-rank curvature with the request's rows' terms (at ``theta``) moved."""
+    factors = {}
+    for key, rows in (("add", request.add), ("remove", request.remove)):
+        if rows.n:
+            factors[key] = adapter.gauss_newton_factor(theta, *_tensors(adapter, rows))
+    shift = dlam * adapter.penalty_mask if dlam else None
+    return curvature.updated(shift=shift, **factors)
+
+
 def newton_step(method, adapter, state, request):
-    """``theta' = theta - (M' + damping I)^{-1} g`` with the remaining rows' ``M'``."""
+    """``theta' = theta - (M + damping I)^{-1} g``.
+
+    ``M`` is the curvature cached at fit (the damped influence step), or,
+    with ``downdate=True``, that of the rows that remain, its request's rows'
+    terms taken out at the current parameters first.
+    """
     theta = state.theta
     g, w_new, dlam = net_gradient_change(adapter, theta, request, state)
     curvature = state.curvature
+    repaired = False
+    downdate = method.downdate is True or (
+        method.downdate == "auto" and isinstance(curvature, TorchCholeskyCurvature)
+    )
     if isinstance(curvature, TorchCholeskyCurvature):
-        curvature, repaired = _updated_dense(
-            adapter, curvature, theta, request, dlam, method.matrix
-        )
+        if downdate:
+            curvature, repaired = _updated_dense(
+                adapter, curvature, theta, request, dlam, method.matrix
+            )
         step = -curvature.solve(g)
+    elif isinstance(curvature, LowRankCurvature):
+        if downdate:
+            curvature = _updated_low_rank(adapter, curvature, theta, request, dlam)
+        step = -curvature.solve(g.to(curvature.U_.dtype))
     else:
         if request.retain is None:
             raise ValueError(
@@ -185,7 +356,6 @@ def newton_step(method, adapter, state, request):
         )
         x, curvature = curvature.solved(mv, adapter.n_params, g.to(torch.float64))
         step = -x
-        repaired = False
     return _evolve(
         state,
         theta,

@@ -40,23 +40,58 @@ class Newton(UnlearningMethod):
         Further exact Newton steps on the retained rows when the caller
         passes them (``unlearn(..., X_retain=, y_retain=)``); they bring the
         model to retraining's own tolerance and reset the error bound.
-    damping : float, default=0.0
-        Added to the Hessian's diagonal before factorising.
-    curvature : {"auto", "cholesky", "cg", "lissa"}, default="auto"
-        How a **net**'s curvature is inverted (linear models always use the
-        exact Cholesky factor). ``"cholesky"``: the dense damped matrix with a
-        cached factor, downdated by each request's rows and refactorised;
-        ``"cg"``/``"lissa"``: matrix-free solves over the rows that remain,
-        which every request must then pass (``X_retain``, ``y_retain``).
-        ``"auto"`` picks ``"cholesky"`` up to ``max_dense_params`` parameters,
-        ``"cg"`` above.
+        Linear models only.
+    damping : float or "auto", default="auto"
+        Added to the curvature's diagonal. ``"auto"``: 0 for a linear model
+        (its step is exact); for a **net**, the damping that matches its
+        training run, read at fit from the fitted optimizer (SGD:
+        ``W (1 - momentum) / (lr T)``; Adam family:
+        ``W mean(sqrt(v_hat) + eps) / (lr T)``, ``T`` steps, ``W`` the total
+        row weight; see ``adapters/_training_damping.py``), and 0 for a net
+        at a minimum. A net that is not at a minimum has moved only as far as
+        its training allowed in the directions its data do not constrain;
+        an undamped step divides by the bare weight decay there and
+        overshoots (``damping=0`` on such a net warns). The value used is in
+        the fit's ledger notes.
+    curvature : {"auto", "dual", "lowrank", "cholesky", "cg", "lissa"}, \
+            default="auto"
+        How a **net**'s damped Gauss-Newton curvature is kept (a linear
+        model always uses the exact Cholesky factor). Prepared once at fit;
+        each request then costs one solve:
+
+        * ``"dual"``: exact, from every row's Gauss-Newton columns through
+          their ``N x N`` Gram matrix; ``O(p N)`` memory and per request.
+        * ``"lowrank"``: the top ``rank`` eigenpairs (a randomized range
+          finder over ``curvature_rows`` sampled rows, scaled to all rows)
+          plus the penalty floor and the damping elsewhere; ``O(p rank)``.
+        * ``"cholesky"``: the dense ``p x p`` matrix with a cached inverse
+          (small nets; ``O(p^2)`` per request, ``2 p^2`` floats kept).
+        * ``"cg"``/``"lissa"``: matrix-free solves over the rows that remain,
+          which every request must then pass (``X_retain``, ``y_retain``).
+
+        ``"auto"`` takes ``"cholesky"`` for a net of at most ``rank``
+        parameters and for ``matrix="hessian"``; else ``"dual"`` when the
+        rows' factor has at most ``min(p, 4 * rank)`` columns (``n`` times
+        the outputs, less one for a softmax), else ``"lowrank"``.
     matrix : {"gauss_newton", "hessian"}, default="gauss_newton"
         A net's curvature matrix: the positive semi-definite Gauss-Newton
         matrix, or the exact Hessian (indefinite away from a minimum: add
         damping). The two agree for a linear model.
-    max_dense_params : int, default=20000
-        Largest parameter count for which ``"auto"`` keeps a dense matrix
-        (``2 p^2`` float64 entries: 6.4 GB at 20,000).
+    downdate : bool or "auto", default="auto"
+        Whether a request also takes its rows' terms out of the cached
+        curvature (at the current parameters). ``"auto"``: yes for a linear
+        model and a net's dense curvature (small nets: exact and cheap), no
+        for the dual and low-rank forms, whose default is the damped
+        influence step with the fit-time curvature (one solve per request;
+        the rows' share of the curvature is at most their share of the data).
+        ``True`` with the low-rank forms costs ``O(p (rank + k)^2)`` per
+        request.
+    rank : int, default=256
+        Eigenpairs kept by ``curvature="lowrank"``.
+    curvature_rows : int or None, default=8192
+        Rows sampled for ``curvature="lowrank"`` (None: all).
+    random_state : int, RandomState instance or None, default=0
+        Seeds the sample of rows and the range finder's test matrix.
     solver_options : dict, default=None
         ``rtol``, ``max_iter``, ``scale`` and ``patience`` for ``"cg"`` and
         ``"lissa"`` (see :class:`~sklearn_unlearn.curvature.IterativeNetCurvature`);
@@ -80,46 +115,67 @@ class Newton(UnlearningMethod):
 
     _parameter_constraints = {
         "refine": [Interval(Integral, 0, None, closed="left")],
-        "damping": [Interval(Real, 0, None, closed="left")],
-        "curvature": [StrOptions({"auto", "cholesky", "cg", "lissa"})],
+        "damping": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "curvature": [
+            StrOptions({"auto", "dual", "lowrank", "cholesky", "cg", "lissa"})
+        ],
         "matrix": [StrOptions({"gauss_newton", "hessian"})],
-        "max_dense_params": [Interval(Integral, 1, None, closed="left")],
+        "downdate": ["boolean", StrOptions({"auto"})],
+        "rank": [Interval(Integral, 1, None, closed="left")],
+        "curvature_rows": [Interval(Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
         "solver_options": [dict, None],
     }
 
     def __init__(
         self,
         refine: int = 0,
-        damping: float = 0.0,
+        damping: float | str = "auto",
         *,
         curvature: str = "auto",
         matrix: str = "gauss_newton",
-        max_dense_params: int = 20_000,
+        downdate: bool | str = "auto",
+        rank: int = 256,
+        curvature_rows: int | None = 8192,
+        random_state=0,
         solver_options: dict | None = None,
     ):
         self.refine = refine
         self.damping = damping
         self.curvature = curvature
         self.matrix = matrix
-        self.max_dense_params = max_dense_params
+        self.downdate = downdate
+        self.rank = rank
+        self.curvature_rows = curvature_rows
+        self.random_state = random_state
         self.solver_options = solver_options
+
+    def _linear_damping(self) -> float:
+        """A linear model's damping: ``"auto"`` is none (the step is exact)."""
+        if self.downdate is False:
+            raise ValueError(
+                "downdate=False is for nets; a linear model's curvature is always "
+                "downdated exactly."
+            )
+        return 0.0 if self.damping == "auto" else float(self.damping)
 
     def prepare(self, adapter, theta, rows, hessian=None):
         if getattr(adapter, "is_net", False):
             from ._net_steps import newton_prepare
 
             return newton_prepare(self, adapter, theta, rows)
-        if self.curvature in ("cg", "lissa"):
+        if self.curvature not in ("auto", "cholesky"):
             raise ValueError(
                 f"curvature={self.curvature!r} is for nets; a linear model's "
                 "curvature is always the exact Cholesky factor."
             )
+        damping = self._linear_damping()
         if hessian is None:
             lam = adapter.penalty_strength(rows.weight)
             hessian = adapter.hessian(theta, rows.X, rows.y, rows.c)
             hessian = hessian + lam * np.diag(adapter.penalty_mask)
         return CholeskyCurvature(
-            hessian, null_directions=adapter.null_directions(), damping=self.damping
+            hessian, null_directions=adapter.null_directions(), damping=damping
         )
 
     def step(self, adapter, state, request):
@@ -146,8 +202,9 @@ class Newton(UnlearningMethod):
             adapter.cubed_norm_sum(rows.X, rows.c)
             for rows in (request.remove, request.add)
         )
+        damping = self._linear_damping()
         bound, drift_g, drift_2, cache_error = newton_residual_bound(
-            adapter, state, step, gram, radius, moved, self.damping
+            adapter, state, step, gram, radius, moved, damping
         )
         if repaired:  # no certificate until an exact solve or a retrain
             bound = np.inf
@@ -164,9 +221,7 @@ class Newton(UnlearningMethod):
             cache_error=cache_error,
         )
         if self.refine and request.retain is not None:
-            new = refine_exactly(
-                adapter, new, request.retain, self.refine, self.damping
-            )
+            new = refine_exactly(adapter, new, request.retain, self.refine, damping)
         return new
 
 

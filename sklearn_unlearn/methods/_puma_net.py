@@ -30,6 +30,9 @@ from ._puma_lambda import solve_reweighting
 
 __all__ = ["matrix_free_operator", "puma_net_prepare", "puma_net_step"]
 
+#: largest parameter count for which ``curvature="auto"`` keeps a dense matrix
+MAX_DENSE_PARAMS = 20_000
+
 
 def matrix_free_operator(adapter, spec, theta, rows: Rows, total_weight):
     """The CG / LiSSA operator over ``rows`` at ``theta`` (penalty of that weight)."""
@@ -56,7 +59,10 @@ def _concat(a: Rows, b: Rows) -> Rows:
 def puma_net_prepare(method, adapter, theta, rows):
     """``PumaCache`` of a net: curvature, ``v = H^{-1} grad C`` and the pool."""
     method._criteria(adapter)  # bad criteria fail before the curvature's cost
-    newton = Newton(damping=method.damping, curvature=method.curvature)
+    kind = method.curvature
+    if kind == "auto":  # PUMA downdates its curvature at every request
+        kind = "cholesky" if adapter.n_params <= MAX_DENSE_PARAMS else "cg"
+    newton = Newton(damping=method.damping, curvature=kind, downdate=True)
     curvature = newton_prepare(newton, adapter, theta, rows)
     solver = curvature
     if isinstance(curvature, IterativeNetCurvature):

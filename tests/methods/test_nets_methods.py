@@ -49,9 +49,11 @@ def _remaining_gn(a, theta, X, y, damping):
 @pytest.mark.parametrize(
     "method",
     [
-        Newton(damping=1e-3),
+        Newton(damping=1e-3, downdate=True),
+        Newton(damping=1e-3, curvature="dual", downdate=True),
+        Newton(damping=1e-3, curvature="lowrank", downdate=True),
         Newton(damping=1e-3, curvature="cg", solver_options={"rtol": 1e-12}),
-        Newton(damping=1e-3, curvature="cholesky", max_dense_params=1),
+        Newton(damping=1e-3, curvature="cholesky", downdate=True),
     ],
 )
 def test_newton_step_is_the_damped_gauss_newton_step(method):
@@ -66,6 +68,29 @@ def test_newton_step_is_the_damped_gauss_newton_step(method):
     assert model.ledger_[-1].step_norm == pytest.approx(
         float(torch.linalg.vector_norm(expected - theta))
     )
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        Newton(damping=0.3, curvature="dual"),
+        Newton(damping=0.3, curvature="lowrank"),
+        Newton(damping=0.3, curvature="cholesky", downdate=False),
+    ],
+)
+def test_newton_influence_step_solves_with_the_fit_time_curvature(method):
+    """Without a downdate the step solves with the curvature of every row."""
+    model, X, y = _fit(method)
+    a, theta = model.adapter_, model.state_.theta.clone()
+    g = _gradient_change(a, theta, X, y)
+    M = a.gauss_newton(theta, X, y) + WD * N * torch.diag(a.penalty_mask)
+    M += 0.3 * torch.eye(a.n_params, dtype=M.dtype)
+    cached = model.state_.curvature
+    model.unlearn(X[:K].numpy(), y[:K].numpy())
+    expected = theta - torch.linalg.solve(M, g)
+    torch.testing.assert_close(model.state_.theta, expected, rtol=1e-8, atol=1e-10)
+    assert model.state_.curvature is cached  # prepared once, never rewritten
+    assert "damping 0.3 (given)" in model.ledger_[0].notes
 
 
 def test_newton_with_the_hessian():
@@ -143,7 +168,7 @@ def test_newton_stream_takes_rows_out_at_the_current_parameters():
     """
     import pickle
 
-    model, X, y = _fit(Newton(damping=1e-3))
+    model, X, y = _fit(Newton(damping=1e-3, curvature="cholesky", downdate=True))
     a, theta0 = model.adapter_, model.state_.theta.clone()
     M = a.gauss_newton(theta0, X, y)
     model.unlearn(X[:K].numpy(), y[:K].numpy())
@@ -180,3 +205,66 @@ def test_newton_repairs_a_curvature_left_indefinite():
     torch.testing.assert_close(evals.min(), torch.tensor(0.1, dtype=torch.float64))
     b = torch.ones(3, dtype=torch.float64)
     torch.testing.assert_close(fixed.solve(b), torch.linalg.solve(fixed.matrix_, b))
+
+
+def _adam_net():
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(D, 8), nn.ReLU(), nn.Linear(8, 3)).double()
+    return NeuralNetClassifier(
+        module,
+        criterion=nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        max_epochs=5,
+        lr=0.01,
+        batch_size=10,
+        train_split=None,
+        verbose=0,
+        optimizer__weight_decay=1e-3,
+    )
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(N, D))
+    return X, np.digitize(X @ [1.0, -1.0, 0.5] + rng.logistic(size=N), [-1.0, 1.0])
+
+
+def test_wrapping_does_not_change_the_trained_net():
+    X, y = _data()
+    plain = _adam_net().fit(X, y)
+    model = UnlearningClassifier(_adam_net()).fit(X, y)
+    np.testing.assert_array_equal(model.predict_proba(X), plain.predict_proba(X))
+
+
+@pytest.mark.parametrize("curvature", ["auto", "lowrank", "dual"])
+def test_default_newton_is_damped_by_the_training_run(curvature):
+    X, y = _data()
+    model = UnlearningClassifier(
+        _adam_net(), method=Newton(curvature=curvature, rank=8)
+    ).fit(X, y)
+    cur = model.state_.curvature
+    assert cur.damping > 0
+    assert any("from the training run: Adam" in note for note in model.ledger_[0].notes)
+    theta = model.state_.theta.clone()
+    with pytest.raises(ValueError, match="never trained on"):
+        model.unlearn(X[:3] + 1.0, y[:3])
+    assert torch.equal(model.state_.theta, theta) and len(model.ledger_) == 1
+    model.unlearn(X[:3], y[:3])
+    first = model.state_.theta - theta
+    model.unlearn(X[3:6], y[3:6])  # a second request takes the same path
+    assert model.state_.curvature is cur or curvature == "auto"
+    assert 0 < float(torch.linalg.vector_norm(first)) < float(torch.linalg.norm(theta))
+    assert model.ledger_[-1].n_remaining == N - 6
+
+
+def test_undamped_newton_on_a_net_not_at_a_minimum_warns():
+    X, y = _data()
+    with pytest.warns(UserWarning, match="not at a minimum"):
+        UnlearningClassifier(_adam_net(), method=Newton(damping=0.0)).fit(X, y)
+
+
+def test_low_rank_forms_refuse_the_hessian():
+    X, y = _data()
+    method = Newton(curvature="lowrank", matrix="hessian")
+    with pytest.raises(ValueError, match="Gauss-Newton"):
+        UnlearningClassifier(_adam_net(), method=method).fit(X, y)

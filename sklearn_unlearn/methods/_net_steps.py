@@ -81,6 +81,9 @@ def _evolve(state, theta, step, **changes):
 #: ``p`` floats a column)
 DUAL_COLUMNS_PER_RANK = 4
 
+#: SSSE's damping on a net at a minimum (its recursion starts from F_0 > 0)
+SSSE_MIN_DAMPING = 1e-4
+
 
 def _outputs_per_row(adapter, theta, rows) -> int:
     """Columns of the Gauss-Newton factor per row (``K``, ``K - 1`` for softmax)."""
@@ -148,8 +151,12 @@ def net_damping(method, adapter, theta, rows):
     return damping, f"damping {damping:g} (given)"
 
 
-def _factor_chunks(adapter, theta, rows, index=None):
-    """A callable streaming ``(p, m)`` Gauss-Newton factor blocks of ``rows``."""
+def _factor_chunks(adapter, theta, rows, index=None, matrix="gauss_newton"):
+    """A callable streaming ``(p, m)`` factor blocks of ``rows``' curvature.
+
+    ``matrix="gauss_newton"``: :meth:`SkorchAdapter.gauss_newton_factor`;
+    ``"fisher"``: the per-row gradients ``sqrt(c_i) g_i`` (empirical Fisher).
+    """
     X, y, c = _tensors(adapter, rows)
     if index is not None:
         X, y, c = X[index], y[index], c[index]
@@ -158,7 +165,10 @@ def _factor_chunks(adapter, theta, rows, index=None):
     def chunks():
         for start in range(0, X.shape[0], size):
             sl = slice(start, start + size)
-            yield adapter.gauss_newton_factor(theta, X[sl], y[sl], c[sl])
+            if matrix == "fisher":
+                yield from _fisher_columns(adapter, theta, X[sl], y[sl], c[sl])
+            else:
+                yield adapter.gauss_newton_factor(theta, X[sl], y[sl], c[sl])
 
     return chunks
 
@@ -180,16 +190,24 @@ def _seed(random_state) -> int:
     return int(np.random.default_rng(random_state).integers(2**31 - 1))
 
 
-def low_rank_curvature(method, adapter, theta, rows, kind, floor, damping, notes):
-    """The dual (exact) or sampled low-rank-plus-floor Gauss-Newton curvature."""
+def low_rank_curvature(
+    method, adapter, theta, rows, kind, floor, damping, notes, matrix="gauss_newton"
+):
+    """The dual (exact) or sampled low-rank-plus-floor curvature of ``rows``.
+
+    ``matrix`` is ``"gauss_newton"`` or ``"fisher"`` (:func:`_factor_chunks`);
+    ``method`` gives ``rank``, ``curvature_rows`` and ``random_state``.
+    """
     like = dict(dtype=torch.float64, device=theta.device)
+    what = "Gauss-Newton" if matrix == "gauss_newton" else "empirical Fisher"
     if kind == "dual":
         return LowRankCurvature.exact(
-            _factor_chunks(adapter, theta, rows),
+            _factor_chunks(adapter, theta, rows, matrix=matrix),
             adapter.n_params,
             floor=floor.to(**like),
             damping=damping,
-            notes=(f"net curvature: exact dual form over {rows.n} rows",) + notes,
+            notes=(f"net {what} curvature: exact dual form over {rows.n} rows",)
+            + notes,
         )
     index = _sampled_rows(method, rows.n)
     scale, m = 1.0, rows.n
@@ -198,7 +216,7 @@ def low_rank_curvature(method, adapter, theta, rows, kind, floor, damping, notes
         m = len(index)
         scale = float(c.sum() / c[index].sum())
     return LowRankCurvature.randomized(
-        _factor_chunks(adapter, theta, rows, index),
+        _factor_chunks(adapter, theta, rows, index, matrix=matrix),
         adapter.n_params,
         rank=method.rank,
         floor=floor.to(**like),
@@ -207,8 +225,8 @@ def low_rank_curvature(method, adapter, theta, rows, kind, floor, damping, notes
         random_state=_seed(method.random_state),
         device=theta.device,
         notes=(
-            f"net curvature: top {min(method.rank, adapter.n_params)} eigenpairs "
-            f"from {m} of {rows.n} rows, plus the penalty floor",
+            f"net {what} curvature: top {min(method.rank, adapter.n_params)} "
+            f"eigenpairs from {m} of {rows.n} rows, plus the penalty floor",
         )
         + notes,
     )
@@ -392,9 +410,8 @@ def first_order_step(method, adapter, state, request):
 
 
 # ------------------------------------------------------------------- SSSE
-def _fisher_columns(adapter, theta, rows):
+def _fisher_columns(adapter, theta, X, y, c):
     """Chunks of columns ``sqrt(c_i) g_i`` (per-row gradients at ``theta``)."""
-    X, y, c = _tensors(adapter, rows)
     start = 0
     for G in adapter.per_sample_gradients(theta, X, y):
         w = c[start : start + G.shape[0]].sqrt().to(G.dtype)
@@ -402,34 +419,72 @@ def _fisher_columns(adapter, theta, rows):
         yield (G * w[:, None]).T
 
 
-def ssse_prepare(method, adapter, theta, rows):
-    """SSSE's per-layer block-diagonal empirical Fisher inverse (Peste et al., Sec. 4).
+def resolve_ssse_curvature(method, adapter, rows) -> str:
+    """``"auto"``: the paper's block Fisher for a small net or given blocks.
 
-    Built from per-row gradients chunk by chunk (never the whole ``(n, p)``
-    matrix) by the Sherman-Morrison recursion of eq. (3), in float64.
+    Otherwise the empirical Fisher's exact dual form (at most ``4 * rank``
+    rows) or its sampled low-rank-plus-floor form: the block recursion costs
+    ``O(n b^2)`` for blocks of ``b`` parameters, far more than training a
+    wide net.
     """
+    if method.curvature != "auto":
+        return method.curvature
+    if method.block_size is not None or adapter.n_params <= method.rank:
+        return "block"
+    if rows.n <= min(adapter.n_params, DUAL_COLUMNS_PER_RANK * method.rank):
+        return "dual"
+    return "lowrank"
+
+
+def ssse_prepare(method, adapter, theta, rows):
+    """SSSE's empirical Fisher inverse on a net.
+
+    ``"block"``: the per-layer block-diagonal inverse of Peste et al. (Sec. 4),
+    built from per-row gradients chunk by chunk (never the whole ``(n, p)``
+    matrix) by the Sherman-Morrison recursion of eq. (3), in float64;
+    ``"dual"``/``"lowrank"``: the whole Fisher as
+    :class:`~sklearn_unlearn.curvature.LowRankCurvature`.
+    """
+    damping, rule = net_damping(method, adapter, theta, rows)
+    if damping == 0.0:  # a net at a minimum: the paper's small start F_0
+        damping, rule = SSSE_MIN_DAMPING, f"damping {SSSE_MIN_DAMPING:g} ({rule})"
     lam = adapter.penalty_strength(rows.weight)
-    diagonal = lam * adapter.penalty_mask.to(torch.float64) + method.damping
+    floor = lam * adapter.penalty_mask.to(torch.float64)
+    kind = resolve_ssse_curvature(method, adapter, rows)
+    if kind in ("dual", "lowrank"):
+        return low_rank_curvature(
+            method, adapter, theta, rows, kind, floor, damping, (rule,), "fisher"
+        )
     op = BlockDiagonalFisherInverse.from_layers(
         adapter.param_sizes,
-        diagonal,
+        floor + damping,
         block_size=method.block_size,
         block_rows=method.block_rows,
     )
-    for U in _fisher_columns(adapter, theta, rows):
+    X, y, c = _tensors(adapter, rows)
+    for U in _fisher_columns(adapter, theta, X, y, c):
         op = op.updated(add=U)
+    op.notes = ("net empirical Fisher: per-layer blocks", rule)
     return op
 
 
 def ssse_step(method, adapter, state, request):
-    """``theta' = theta - epsilon F^{-1} g`` (eq. 4); the rows' terms leave ``F``."""
+    """``theta' = theta - epsilon F^{-1} g`` (eq. 4).
+
+    The block Fisher loses the rows' terms afterwards (Sherman-Morrison); the
+    low-rank forms are kept as prepared, as ``Newton``'s are.
+    """
     theta = state.theta
     g, w_new, _ = net_gradient_change(adapter, theta, request, state)
-    step = -method.epsilon * state.curvature.solve(g)
     curvature = state.curvature
+    if isinstance(curvature, LowRankCurvature):
+        step = -method.epsilon * curvature.solve(g.to(curvature.U_.dtype))
+        return _evolve(state, theta, step, curvature=curvature, total_weight=w_new)
+    step = -method.epsilon * curvature.solve(g)
     for key, rows in (("add", request.add), ("remove", request.remove)):
         if rows.n:
-            for U in _fisher_columns(adapter, theta, rows):
+            X, y, c = _tensors(adapter, rows)
+            for U in _fisher_columns(adapter, theta, X, y, c):
                 curvature = curvature.updated(**{key: U})
     return _evolve(state, theta, step, curvature=curvature, total_weight=w_new)
 

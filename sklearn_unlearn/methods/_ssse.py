@@ -7,10 +7,13 @@ from numbers import Integral, Real
 import numpy as np
 
 from ..curvature import BlockDiagonalFisherInverse, EmpiricalFisherInverse
-from ..utils._compat import Interval
+from ..utils._compat import Interval, StrOptions
 from ._base import UnlearningMethod, gradient_change, updated_geometry
 
 __all__ = ["SSSE"]
+
+#: ``damping="auto"`` on a linear model: the paper's small start ``F_0``
+LINEAR_DAMPING = 1e-4
 
 
 class SSSE(UnlearningMethod):
@@ -29,9 +32,11 @@ class SSSE(UnlearningMethod):
     epsilon : float, default=1.0
         Step scale; the paper tunes it because the empirical Fisher's scale
         differs from the Hessian's.
-    damping : float, default=1e-4
+    damping : float or "auto", default="auto"
         ``lambda`` of the recursion's start ``F_0 = lambda I`` (plus the
-        model's own L2 penalty).
+        model's own L2 penalty). ``"auto"``: 1e-4 for a linear model; for a
+        **net**, the damping matched to its training run, as
+        :class:`Newton`'s (1e-4 for a net at a minimum).
     block_rows : int, default=256
         Rows folded in per Woodbury block of the recursion.
     block_size : int, default=None
@@ -40,6 +45,23 @@ class SSSE(UnlearningMethod):
         ``block_size`` entries (None keeps each tensor whole); for a linear
         model None keeps the full ``p x p`` inverse and an int cuts ``theta``
         into blocks of that size.
+    curvature : {"auto", "block", "dual", "lowrank"}, default="auto"
+        How a **net**'s empirical Fisher is kept (a linear model's is always
+        ``"block"``). ``"block"``: the paper's block-diagonal inverse,
+        downdated by each request's rows (``O(n b^2)`` at fit for blocks of
+        ``b`` parameters); ``"dual"``: exact, through the rows' ``n x n`` Gram
+        matrix; ``"lowrank"``: the top ``rank`` eigenpairs from
+        ``curvature_rows`` sampled rows plus the penalty floor and damping.
+        The last two are prepared once and kept (see :class:`Newton`).
+        ``"auto"``: ``"block"`` for a net of at most ``rank`` parameters or
+        when ``block_size`` is given, else ``"dual"`` up to ``min(p, 4 rank)``
+        rows, else ``"lowrank"``.
+    rank : int, default=256
+        Eigenpairs kept by ``curvature="lowrank"``.
+    curvature_rows : int or None, default=8192
+        Rows sampled by ``curvature="lowrank"`` (None: all).
+    random_state : int, RandomState instance or None, default=0
+        Seeds the sample of rows and the range finder.
 
     Examples
     --------
@@ -55,30 +77,49 @@ class SSSE(UnlearningMethod):
 
     _parameter_constraints = {
         "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "damping": [Interval(Real, 0, None, closed="neither")],
+        "damping": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "block_rows": [Interval(Integral, 1, None, closed="left")],
         "block_size": [Interval(Integral, 1, None, closed="left"), None],
+        "curvature": [StrOptions({"auto", "block", "dual", "lowrank"})],
+        "rank": [Interval(Integral, 1, None, closed="left")],
+        "curvature_rows": [Interval(Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
     }
 
     def __init__(
         self,
         epsilon: float = 1.0,
-        damping: float = 1e-4,
+        damping: float | str = "auto",
         block_rows: int = 256,
         block_size: int | None = None,
+        *,
+        curvature: str = "auto",
+        rank: int = 256,
+        curvature_rows: int | None = 8192,
+        random_state=0,
     ):
         self.epsilon = epsilon
         self.damping = damping
         self.block_rows = block_rows
         self.block_size = block_size
+        self.curvature = curvature
+        self.rank = rank
+        self.curvature_rows = curvature_rows
+        self.random_state = random_state
 
     def prepare(self, adapter, theta, rows, hessian=None):
         if getattr(adapter, "is_net", False):
             from ._net_steps import ssse_prepare
 
             return ssse_prepare(self, adapter, theta, rows)
+        if self.curvature not in ("auto", "block"):
+            raise ValueError(
+                f"curvature={self.curvature!r} is for nets; a linear model's "
+                "empirical Fisher is always kept whole ('block')."
+            )
+        damping = LINEAR_DAMPING if self.damping == "auto" else self.damping
         lam = adapter.penalty_strength(rows.weight)
-        diagonal = lam * adapter.penalty_mask + self.damping
+        diagonal = lam * adapter.penalty_mask + damping
         if self.block_size is None:
             op = EmpiricalFisherInverse(diagonal, block_rows=self.block_rows)
         else:

@@ -268,3 +268,26 @@ def test_low_rank_forms_refuse_the_hessian():
     method = Newton(curvature="lowrank", matrix="hessian")
     with pytest.raises(ValueError, match="Gauss-Newton"):
         UnlearningClassifier(_adam_net(), method=method).fit(X, y)
+
+
+@pytest.mark.parametrize("curvature", ["dual", "lowrank"])
+def test_ssse_low_rank_forms_solve_with_the_whole_empirical_fisher(curvature):
+    eps, damping = 0.5, 1e-2
+    model, X, y = _fit(SSSE(epsilon=eps, damping=damping, curvature=curvature))
+    a, theta = model.adapter_, model.state_.theta.clone()
+    G = a.per_sample_gradients_dense(theta, X, y)
+    F = G.T @ G + torch.diag(WD * N * a.penalty_mask + damping)
+    g = _gradient_change(a, theta, X, y)
+    cached = model.state_.curvature
+    model.unlearn(X[:K].numpy(), y[:K].numpy())
+    expected = theta - eps * torch.linalg.solve(F, g)
+    torch.testing.assert_close(model.state_.theta, expected)
+    assert model.state_.curvature is cached
+
+
+def test_ssse_auto_damping_on_a_net_comes_from_the_training_run():
+    X, y = _data()
+    model = UnlearningClassifier(_adam_net(), method=SSSE(curvature="dual"))
+    model.fit(X, y)
+    assert model.state_.curvature.damping > 1e-3
+    assert any("from the training run: Adam" in n for n in model.ledger_[0].notes)

@@ -23,7 +23,8 @@ Two builders give ``U, s`` from per-row factor columns streamed in chunks:
   (the dual form). Exact when ``N`` is smaller than ``p``.
 * :meth:`LowRankCurvature.randomized` -- a randomized range finder with power
   iterations (Halko, Martinsson & Tropp, 2011, Alg. 4.4 and 5.3) over a
-  sample of rows, scaled to the total row weight.
+  sample of rows, scaled to the total row weight; the diagonal of the
+  spectrum it drops joins the floor (low rank plus diagonal).
 
 Nothing here keeps a row or a per-row factor: only ``U``, ``s`` and ``d``.
 """
@@ -176,6 +177,7 @@ class LowRankCurvature:
         n_oversamples: int = 10,
         n_power_iter: int = 1,
         random_state: int = 0,
+        residual_diagonal: bool = True,
         dtype=torch.float64,
         device=None,
         notes=(),
@@ -199,6 +201,12 @@ class LowRankCurvature:
         n_power_iter : int, default=1
         random_state : int, default=0
             Seeds the Gaussian test matrix (a private generator).
+        residual_diagonal : bool, default=True
+            Add to the floor the diagonal of what the kept eigenpairs leave
+            out, ``diag(scale V V^T - U S U^T)`` (clipped at 0, accumulated in
+            the first pass): the curvature of the dropped spectrum, per
+            coordinate, instead of none. Without it a step overshoots in the
+            directions just past the kept rank.
         dtype : torch.dtype, default=torch.float64
         device : torch.device, default=None
             Where the sketches live (the blocks' device when None).
@@ -216,14 +224,20 @@ class LowRankCurvature:
         if device is not None:
             omega = omega.to(device)
 
-        def apply(Q):  # (V V^T) Q, one pass
+        diag = torch.zeros(n_params, dtype=dtype, device=omega.device)
+
+        def apply(Q, diag=None):  # (V V^T) Q, one pass; diag(V V^T) on request
             out = torch.zeros_like(Q)
             for B in factor_chunks():
-                B = B.detach().to(dtype=Q.dtype, device=Q.device)
-                out.addmm_(B, B.T @ Q)
+                # the products run in the blocks' precision (float32 for most
+                # nets: twice as fast); sums and the small problems in dtype
+                B = B.detach().to(device=Q.device)
+                out += (B @ (B.T @ Q.to(B.dtype))).to(Q.dtype)
+                if diag is not None:
+                    diag += (B * B).sum(dim=1).to(diag.dtype)
             return out
 
-        Y = apply(omega)
+        Y = apply(omega, diag if residual_diagonal else None)
         for _ in range(n_power_iter):
             Q, _ = torch.linalg.qr(Y)
             Y = apply(Q)
@@ -231,10 +245,11 @@ class LowRankCurvature:
         B = Q.T @ apply(Q)
         lam, Z = torch.linalg.eigh(0.5 * (B + B.T))
         top = torch.argsort(lam, descending=True)[: min(rank, k)]
-        U = Q @ Z[:, top]
-        return cls(
-            U, scale * lam[top], floor, damping=damping, kind="lowrank", notes=notes
-        )
+        U, s = Q @ Z[:, top], scale * lam[top].clamp_min(0.0)
+        floor = _as_floor(floor, n_params, dict(dtype=dtype, device=omega.device))
+        if residual_diagonal:  # what the kept eigenpairs leave of diag(M)
+            floor = floor + (scale * diag - (U * U) @ s).clamp_min(0.0)
+        return cls(U, s, floor, damping=damping, kind="lowrank", notes=notes)
 
     # --------------------------------------------------------------- solve
     @property

@@ -92,7 +92,7 @@ def _outputs_per_row(adapter, theta, rows) -> int:
 
 
 def resolve_curvature(
-    curvature: str, adapter, theta, rows, matrix, method_rank: int = 256
+    curvature: str, adapter, theta, rows, matrix, method_rank: int = 512
 ) -> str:
     """``"auto"``: the exact dual form when the rows' factor is thin, else low rank.
 

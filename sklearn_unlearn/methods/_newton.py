@@ -86,7 +86,7 @@ class Newton(UnlearningMethod):
         the rows' share of the curvature is at most their share of the data).
         ``True`` with the low-rank forms costs ``O(p (rank + k)^2)`` per
         request.
-    rank : int, default=256
+    rank : int, default=512
         Eigenpairs kept by ``curvature="lowrank"``.
     curvature_rows : int or None, default=8192
         Rows sampled for ``curvature="lowrank"`` (None: all).
@@ -135,7 +135,7 @@ class Newton(UnlearningMethod):
         curvature: str = "auto",
         matrix: str = "gauss_newton",
         downdate: bool | str = "auto",
-        rank: int = 256,
+        rank: int = 512,
         curvature_rows: int | None = 8192,
         random_state=0,
         solver_options: dict | None = None,

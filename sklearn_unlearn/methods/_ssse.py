@@ -56,7 +56,7 @@ class SSSE(UnlearningMethod):
         ``"auto"``: ``"block"`` for a net of at most ``rank`` parameters or
         when ``block_size`` is given, else ``"dual"`` up to ``min(p, 4 rank)``
         rows, else ``"lowrank"``.
-    rank : int, default=256
+    rank : int, default=512
         Eigenpairs kept by ``curvature="lowrank"``.
     curvature_rows : int or None, default=8192
         Rows sampled by ``curvature="lowrank"`` (None: all).
@@ -94,7 +94,7 @@ class SSSE(UnlearningMethod):
         block_size: int | None = None,
         *,
         curvature: str = "auto",
-        rank: int = 256,
+        rank: int = 512,
         curvature_rows: int | None = 8192,
         random_state=0,
     ):

@@ -67,7 +67,13 @@ def test_randomized_finds_the_top_eigenpairs():
     M = V @ V.T
     top = torch.linalg.eigvalsh(M).flip(0)[:3]
     op = LowRankCurvature.randomized(
-        _chunks(V, 8), P, rank=3, floor=1e-3, n_power_iter=2, random_state=3
+        _chunks(V, 8),
+        P,
+        rank=3,
+        floor=1e-3,
+        n_power_iter=2,
+        random_state=3,
+        residual_diagonal=False,
     )
     torch.testing.assert_close(op.s_, top, rtol=1e-6, atol=1e-9)
     # the truncation error of the solve is that of the dropped eigenvalues
@@ -115,3 +121,17 @@ def test_a_zero_floor_without_damping_is_refused():
 def test_memory_is_linear_in_p():
     op = LowRankCurvature.exact(_chunks(_factor(4)), P, floor=1.0)
     assert op.memory_bytes < 2 * P * 4 * 8 + 4 * 4 * 8 + 3 * P * 8
+
+
+def test_the_dropped_spectrum_joins_the_floor_as_its_diagonal():
+    V = _factor(40, decay=0.5)
+    op = LowRankCurvature.randomized(
+        _chunks(V, 8), P, rank=4, floor=0.1, scale=3.0, n_power_iter=3
+    )
+    M = 3.0 * V @ V.T
+    kept = (op.U_ * op.s_) @ op.U_.T
+    residual = torch.diagonal(M - kept).clamp_min(0.0)
+    torch.testing.assert_close(op.floor_, 0.1 + residual)
+    A = kept + torch.diag(0.1 + residual)
+    b = torch.randn(P, dtype=torch.float64)
+    torch.testing.assert_close(op.solve(b), torch.linalg.solve(A, b))

@@ -61,11 +61,13 @@ def make_net():
 # Fit once per method, then forget
 # --------------------------------
 # ``Newton`` keeps a dense damped Gauss-Newton matrix of the net's 194
-# parameters and its Cholesky factor, downdated by each request.
+# parameters and its Cholesky factor, downdated by each request. Its damping
+# is read at fit from the training run (Adam's learning rate, steps and
+# second-moment estimates), and the fit's ledger entry says which it took.
 methods = {
     "Retrain": Retrain(),
-    "Newton (Gauss-Newton, Cholesky)": Newton(damping=1e-3),
-    "SSSE": SSSE(epsilon=1.0, damping=1e-3),
+    "Newton (Gauss-Newton, Cholesky)": Newton(),
+    "SSSE": SSSE(),
 }
 models, seconds = {}, {}
 for name, method in methods.items():
@@ -73,6 +75,7 @@ for name, method in methods.items():
     clf = UnlearningClassifier(make_net(), method=method).fit(X, y)
     if name == "Newton (Gauss-Newton, Cholesky)":  # keep a copy that forgets nothing
         models["do nothing"], seconds["do nothing"] = copy.deepcopy(clf), 0.0
+        print("Newton at fit:", "; ".join(clf.ledger_[0].notes))
     retain = {"X_retain": X[~forget], "y_retain": y[~forget]}
     t0 = time.perf_counter()
     clf.unlearn(X[forget], y[forget], **(retain if name == "Retrain" else {}))

@@ -226,7 +226,8 @@ def low_rank_curvature(
         device=theta.device,
         notes=(
             f"net {what} curvature: top {min(method.rank, adapter.n_params)} "
-            f"eigenpairs from {m} of {rows.n} rows, plus the penalty floor",
+            f"eigenpairs from {m} of {rows.n} rows, plus the dropped spectrum's "
+            "diagonal and the penalty floor",
         )
         + notes,
     )

@@ -143,3 +143,16 @@ def test_a_stream_of_requests_stays_at_the_exact_solve(tiny_net, refactor_every)
             op.solve(v), _true_solve(exact, 1e-4, v), rtol=1e-9, atol=1e-11
         )
     assert op.n_refactorizations_ >= 1  # 90 of 200 rows left: shifts refactorised
+
+
+def test_the_cached_inverse_is_row_major():
+    """A column-major inverse makes every product with it several times slower."""
+    from sklearn_unlearn.curvature import TorchCholeskyCurvature
+
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(7, 7, generator=g, dtype=torch.float64)
+    op = TorchCholeskyCurvature(A @ A.T + torch.eye(7, dtype=torch.float64))
+    assert op.inverse_.is_contiguous()
+    V = torch.randn(7, 2, generator=g, dtype=torch.float64)
+    assert op.updated(add=V).inverse_.is_contiguous()
+    torch.testing.assert_close(op.inverse_, torch.linalg.inv(op.matrix_))

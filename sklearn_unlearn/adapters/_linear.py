@@ -51,6 +51,7 @@ from sklearn.linear_model import (
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils._out_of_core import ChunkedRows
+from ._linear_steps import LinearStepMixin
 from ._losses import BinomialLoss, HalfTweedieLogLoss, MultinomialLoss, SquaredLoss
 
 __all__ = ["LinearAdapter", "SUPPORTED_LINEAR_MODELS", "check_linear_model"]
@@ -156,7 +157,7 @@ def check_linear_model(estimator) -> None:
             )
 
 
-class LinearAdapter:
+class LinearAdapter(LinearStepMixin):
     """The math of one fitted scikit-learn linear model, with no data inside.
 
     The adapter knows the loss, the penalty and the parameter layout of the

@@ -39,6 +39,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vjp, vmap
 
+from ._torch_steps import NetStepMixin
+
 __all__ = ["SkorchAdapter"]
 
 _SUPPORTED_CRITERIA = (
@@ -67,7 +69,7 @@ def _stock_methods():
     return get_loss, infer
 
 
-class SkorchAdapter:
+class SkorchAdapter(NetStepMixin):
     """The math of one fitted skorch net (or its ``torch.nn.Module``), no data inside.
 
     The adapter holds a reference to the net to know its module's structure,
@@ -134,7 +136,7 @@ class SkorchAdapter:
     torch.Size([5, 3])
     """
 
-    #: methods take their net path when the adapter says so
+    #: inspection takes its net path when the adapter says so
     is_net = True
 
     def __init__(self, net, *, chunk_size: int = 4096):

@@ -163,6 +163,9 @@ class IterativeNetCurvature:
     [0.5, 0.3333333333333333, 0.2]
     """
 
+    #: a matrix-free solve needs the rows that remain at every request
+    requires_retained_data = True
+
     def __init__(
         self,
         kind,

@@ -190,11 +190,9 @@ def calibration_triage(
         return Rows(rows.X[idx], rows.y[idx], rows.c[idx])
 
     marked, up = sub(np.union1d(S1, S3)), sub(S2)
-    net = getattr(a, "is_net", False)
 
     def gradient(part, c):  # float64, in the adapter's namespace
-        g = a.gradient(theta, part.X, part.y, c)
-        return g.double() if net else g
+        return a.as_float64(a.gradient(theta, part.X, part.y, c))
 
     g_mk = gradient(marked, marked.c)
     lam = np.zeros(up.n)
@@ -202,15 +200,10 @@ def calibration_triage(
     if up.n:
         W = rows.weight  # the paper's mean scaling of psi, as in PUMA
         psi_up = influence(a, theta, up.X, up.y, V)
-        b = V.T @ g_mk
-        b = b.cpu().numpy() if net else b
+        b = a.to_numpy(V.T @ g_mk)
         lam = solve_reweighting(W * psi_up, W * b, l1, l2, bounds)
         direction = g_mk - gradient(up, lam)
-    step = eta * parts.curvature.solve(direction)
-    if hasattr(a, "null_directions"):
-        Z = a.null_directions()
-        if Z.shape[1]:
-            step -= Z @ (Z.T @ step)
+    step = a.without_null_directions(eta * parts.curvature.solve(direction))
     coef = theta + step
     patched = copy.deepcopy(getattr(estimator, "estimator_", estimator))
     a.set_theta(patched[-1] if isinstance(patched, Pipeline) else patched, coef)

@@ -14,11 +14,7 @@ from ..curvature import CholeskyCurvature
 from ..methods import Newton
 from ..methods._base import Rows
 from ..methods._puma import PumaCache, criterion_direction, influence
-from ..methods._puma_criteria import (
-    is_probabilistic,
-    model_outputs,
-    resolve_criteria,
-)
+from ..methods._puma_criteria import resolve_criteria
 
 __all__ = ["influence_scores", "self_influence"]
 
@@ -81,7 +77,6 @@ def _net_parts(estimator, adapter, theta, cached, X, y, curvature):
     """
     from ..curvature._low_rank import LowRankCurvature
     from ..curvature._torch_cholesky import TorchCholeskyCurvature
-    from ..methods._puma_net import matrix_free_operator
 
     X = check_array(X, dtype=adapter.numpy_dtype, allow_nd=True)
     n_features = adapter.n_features_in_
@@ -98,7 +93,7 @@ def _net_parts(estimator, adapter, theta, cached, X, y, curvature):
         damping = getattr(estimator.method_, "damping", 0.0)
         damping = 0.0 if damping == "auto" else float(damping)
         spec = IterativeNetCurvature("cg", damping=damping)
-        H = matrix_free_operator(adapter, spec, theta, rows, rows.weight)
+        H = adapter.curvature_solver(spec, theta, rows, rows.weight)
     return SimpleNamespace(
         adapter=adapter, theta=theta, curvature=H, rows=rows, model=estimator
     )
@@ -205,13 +200,10 @@ def self_influence(estimator, X, y) -> np.ndarray:
 
 def confidence(parts) -> np.ndarray:
     """Top-label confidence ``max_k p(k | x)`` of a probabilistic classifier."""
-    if not is_probabilistic(parts.adapter):
+    if not parts.adapter.gives_probabilities:
         raise TypeError(
             "This needs class probabilities; the model gives none (use a "
             "LogisticRegression or a classifier net)."
         )
-    if getattr(parts.adapter, "is_net", False):
-        out = parts.adapter.predict_outputs(parts.theta, parts.rows.X)
-        return out.double().cpu().numpy().max(axis=1)
-    out, _ = model_outputs(parts.adapter, parts.theta, parts.rows.X)
+    out, _ = parts.adapter.output_pullback(parts.theta, parts.rows.X)
     return out.max(axis=1)

@@ -8,9 +8,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from ..curvature import NotPositiveDefiniteError
-from ..curvature._cholesky import default_rank_limit
-
 __all__ = ["Rows", "UnlearningMethod", "UnlearnState", "UpdateRequest"]
 
 
@@ -74,7 +71,7 @@ class UnlearnState:
         step (set by :func:`reparameterize_state`; zero after every step).
     curvature_repaired : bool
         True when the last step had to repair the cached curvature (see
-        :func:`updated_curvature`); its certificate is then dropped.
+        the adapters' ``updated_curvature``); its certificate is then dropped.
     """
 
     theta: np.ndarray
@@ -135,146 +132,24 @@ class UnlearningMethod(BaseEstimator):
 
 
 # --------------------------------------------------------------------- helpers
-def gradient_change(adapter, theta, request: UpdateRequest, state: UnlearnState):
-    """Gradient of the new objective at ``theta`` minus that of the old one.
-
-    ``sum_add c grad l - sum_remove c grad l + (lam_new - lam_old) P theta``:
-    at an optimum of the old objective this is the new objective's gradient.
-    """
-    g = np.zeros(adapter.n_params)
-    if request.add.n:
-        g += adapter.gradient(theta, request.add.X, request.add.y, request.add.c)
-    if request.remove.n:
-        g -= adapter.gradient(
-            theta, request.remove.X, request.remove.y, request.remove.c
-        )
-    w_new = state.total_weight - request.remove.weight + request.add.weight
-    dlam = adapter.penalty_strength(w_new) - adapter.penalty_strength(
-        state.total_weight
-    )
-    if dlam:
-        g += dlam * adapter.penalty_mask * theta
-    if state.pending_gradient is not None:
-        g += state.pending_gradient
-    return g, w_new, dlam
-
-
-def curvature_factors(adapter, theta, rows: Rows):
-    """Factors ``(V_plus, V_minus)`` with ``V+ V+^T - V- V-^T = sum_i c_i hess l_i``."""
-    if rows.n == 0:
-        return np.zeros((adapter.n_params, 0)), np.zeros((adapter.n_params, 0))
-    eta = adapter.linear_predictor(theta, rows.X)
-    _, A = adapter.loss.derivatives(eta, rows.y)
-    lam, Q = np.linalg.eigh(np.asarray(A) * rows.c[:, None, None])  # (n,K), (n,K,K)
-    Xt = rows.X.toarray() if hasattr(rows.X, "toarray") else np.asarray(rows.X)
-    if adapter.fit_intercept:
-        Xt = np.hstack([Xt, np.ones((Xt.shape[0], 1))])
-    # column (i, j) = sqrt(|lam_ij|) * Q[i, :, j] (x) x~_i
-    cols = np.sqrt(np.abs(lam))[:, None, :] * Q  # (n, K, K): [:, k, j]
-    V = np.einsum("nkj,nd->kdnj", cols, Xt).reshape(adapter.n_params, -1)
-    sign = (lam >= 0).reshape(-1)
-    return V[:, sign], V[:, ~sign]
-
-
-def updated_curvature(
-    adapter, curvature, theta, request: UpdateRequest, dlam: float, floor: float = 0.0
+def uncertified_step(
+    adapter, state: UnlearnState, request: UpdateRequest, step, **changes
 ):
-    """Exact Hessian of the new objective from the cached one, without old rows.
+    """The state at ``theta + step`` after a step that carries no certificate.
 
-    Rows removed subtract their curvature at ``theta``, rows added add theirs;
-    a GLM's penalty change shifts the diagonal. Few rows: rank-one updates of
-    the Cholesky factor; many: one dense downdate and a refactorisation.
-
-    Returns ``(curvature, repaired)``. A row's curvature is subtracted at the
-    current parameters, not at those where it was added (which are not kept:
-    they depend on forgotten rows), so after long streams on small data the
-    downdated matrix can lose positive definiteness. For a penalised,
-    non-quadratic objective it is then repaired by clipping its eigenvalues
-    at the penalty (the objective's own floor), and ``repaired`` is True so
-    that the caller drops the certificate. A quadratic objective's cache is
-    exact, so there the loss means the remaining problem is singular: raise.
+    The certificate's geometry still follows the request's rows (see
+    ``adapter.updated_geometry``), so that a later exact step can restart it.
     """
-    shift = dlam * adapter.penalty_mask if dlam else None
-    rank = (request.remove.n + request.add.n) * adapter.n_outputs
-    limit = curvature.refactor_rank
-    if limit is None:
-        limit = default_rank_limit(adapter.n_params)
-    if rank <= limit and shift is None:
-        rp, rm = curvature_factors(adapter, theta, request.remove)
-        ap, am = curvature_factors(adapter, theta, request.add)
-        try:
-            new = curvature.updated(remove=np.hstack([rp, am]), add=np.hstack([ap, rm]))
-            return new, False
-        except NotPositiveDefiniteError:
-            pass
-    delta = np.zeros((adapter.n_params, adapter.n_params))
-    if request.add.n:
-        delta += adapter.hessian(theta, request.add.X, request.add.y, request.add.c)
-    if request.remove.n:
-        delta -= adapter.hessian(
-            theta, request.remove.X, request.remove.y, request.remove.c
-        )
-    try:
-        return curvature.updated(delta=delta, shift=shift), False
-    except NotPositiveDefiniteError:
-        if adapter.is_quadratic or floor <= 0:
-            raise  # the cache is exact: the remaining problem is singular
-        H = curvature.matrix_ + delta + (0 if shift is None else np.diag(shift))
-        return curvature.clipped(H, floor=floor), True
-
-
-def updated_geometry(adapter, state: UnlearnState, request: UpdateRequest):
-    """New Gram matrix, radius and total weight after the request."""
-    gram = state.gram.copy()
-    if request.add.n:
-        gram += adapter.gram(request.add.X, request.add.c)
-    if request.remove.n:
-        gram -= adapter.gram(request.remove.X, request.remove.c)
-    radius = (
-        max(state.radius, adapter.max_row_norm(request.add.X))
-        if request.add.n
-        else state.radius
+    gram, radius = adapter.updated_geometry(state.gram, state.radius, request)
+    return state.evolve(
+        theta=adapter.add_step(state.theta, step),
+        gram=gram,
+        radius=radius,
+        residual_bound=None,
+        drift_g=np.inf,
+        drift_2=state.drift_2 + adapter.step_norm(step),
+        **changes,
     )
-    return gram, radius
-
-
-def newton_residual_bound(
-    adapter, state: UnlearnState, step, gram, radius, moved_cubed, damping=0.0
-):
-    """Certified bound (Guo et al. 2020, Thm. 1 generalised) after a Newton step.
-
-    With ``L3`` the Lipschitz constant of the loss curvature in the linear
-    predictor and ``R`` the largest row norm, the new gradient satisfies
-
-        ||grad J'(theta + step)|| <= B_old
-            + L3 R ||step||_G (drift_G + ||step||_G / 2)
-            + cache_error * ||step|| + damping * ||step||
-
-    where ``||v||_G^2 = tr(V G V^T)`` over the rows that remain, ``drift_G``
-    bounds the distance to the point of the last exact curvature, and
-    ``cache_error`` bounds the error of curvature subtracted or added away
-    from that point: a row moved at distance ``drift_2`` from it adds at most
-    ``L3 c_i ||x~_i||^3 drift_2`` (``moved_cubed`` sums ``c_i ||x~_i||^3``
-    over the rows of this request); a damped step ``(H + damping I) s = -g`` leaves
-    ``-damping * s`` of the gradient behind. Returns the new ``(bound, drift_g, drift_2,
-    cache_error)``; the bound is ``None`` when the loss has no global ``L3``.
-    """
-    L3 = adapter.loss.third_derivative_bound
-    S = step.reshape(adapter.n_outputs, adapter.n_cols)
-    step_g = float(np.sqrt(max(np.einsum("kd,de,ke->", S, gram, S), 0.0)))
-    step_2 = float(np.linalg.norm(step))
-    if L3 is None or state.residual_bound is None:
-        bound = None
-        cache_error = state.cache_error
-    else:
-        cache_error = state.cache_error + L3 * moved_cubed * state.drift_2
-        bound = (
-            state.residual_bound
-            + L3 * radius * step_g * (state.drift_g + 0.5 * step_g)
-            + cache_error * step_2
-            + damping * step_2
-        )
-    return bound, state.drift_g + step_g, state.drift_2 + step_2, cache_error
 
 
 def reparameterize_state(adapter, state: UnlearnState, M: np.ndarray) -> UnlearnState:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from numbers import Real
 
-import numpy as np
-import scipy.linalg as la
-
 from ..curvature import CurvatureScale
 from ..utils._compat import Interval, StrOptions
-from ._base import UnlearningMethod, gradient_change, updated_geometry
+from ._base import UnlearningMethod, uncertified_step
 
 __all__ = ["FirstOrder"]
 
@@ -53,44 +50,17 @@ class FirstOrder(UnlearningMethod):
         self.tau = tau
 
     def prepare(self, adapter, theta, rows, hessian=None):
-        if getattr(adapter, "is_net", False):
-            from ._net_steps import first_order_prepare
-
-            return first_order_prepare(self, adapter, theta, rows)
-        if hessian is None:
-            lam = adapter.penalty_strength(rows.weight)
-            hessian = adapter.hessian(theta, rows.X, rows.y, rows.c)
-            hessian = hessian + lam * np.diag(adapter.penalty_mask)
-        top = la.eigh(
-            hessian, eigvals_only=True, subset_by_index=[len(hessian) - 1] * 2
-        )
-        return CurvatureScale(float(top[0]))
+        return CurvatureScale(adapter.curvature_upper_bound(theta, rows, hessian))
 
     def step(self, adapter, state, request):
-        if getattr(adapter, "is_net", False):
-            from ._net_steps import first_order_step
-
-            return first_order_step(self, adapter, state, request)
-        g, w_new, _ = gradient_change(adapter, state.theta, request, state)
-        gram, radius = updated_geometry(adapter, state, request)
+        g, w_new, _ = adapter.gradient_change(state.theta, request, state)
         scale = state.curvature
-        if request.add.n:
-            eta = adapter.linear_predictor(state.theta, request.add.X)
-            _, A = adapter.loss.derivatives(eta, request.add.y)
-            trace = np.trace(A, axis1=1, axis2=2) * request.add.c
-            norms = adapter.gram(request.add.X, trace).trace()
-            scale = scale.updated(added_trace=norms)
+        if request.add.n:  # added rows can raise the top eigenvalue by their trace
+            added = adapter.curvature_trace(state.theta, request.add)
+            scale = scale.updated(added_trace=added)
         tau = self.tau
         if tau == "auto":
             tau = 1.0 / max(scale.top, 1e-300)
-        step = -tau * g
-        return state.evolve(
-            theta=state.theta + step,
-            curvature=scale,
-            total_weight=w_new,
-            gram=gram,
-            radius=radius,
-            residual_bound=None,
-            drift_g=np.inf,
-            drift_2=state.drift_2 + float(np.linalg.norm(step)),
+        return uncertified_step(
+            adapter, state, request, -tau * g, curvature=scale, total_weight=w_new
         )

@@ -42,7 +42,7 @@ LINEAR_METHODS = "Newton, FirstOrder, SSSE, PUMA or Retrain"
 
 def refuse_linear(method, adapter) -> None:
     """TypeError unless ``adapter`` is a net's (the training-based methods)."""
-    if not getattr(adapter, "is_net", False):
+    if not adapter.finetunable:
         raise TypeError(
             f"{method.name} trains a neural network and works on skorch nets only; "
             f"{getattr(adapter, 'model_name', 'this model')} is not one. For a "

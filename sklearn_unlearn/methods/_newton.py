@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
-import numpy as np
-
 from ..adapters._newton_solver import minimize_newton
 from ..curvature import CholeskyCurvature
 from ..utils._compat import Interval, StrOptions
-from ._base import (
-    UnlearningMethod,
-    gradient_change,
-    newton_residual_bound,
-    updated_curvature,
-    updated_geometry,
-)
+from ._base import UnlearningMethod
 
 __all__ = ["Newton"]
 
@@ -150,66 +142,51 @@ class Newton(UnlearningMethod):
         self.random_state = random_state
         self.solver_options = solver_options
 
-    def _linear_damping(self) -> float:
-        """A linear model's damping: ``"auto"`` is none (the step is exact)."""
-        if self.downdate is False:
-            raise ValueError(
-                "downdate=False is for nets; a linear model's curvature is always "
-                "downdated exactly."
-            )
+    def _given_damping(self) -> float:
+        """The damping as given; ``"auto"`` is none for a linear model's exact step."""
         return 0.0 if self.damping == "auto" else float(self.damping)
 
     def prepare(self, adapter, theta, rows, hessian=None):
-        if getattr(adapter, "is_net", False):
-            from ._net_steps import newton_prepare
-
-            return newton_prepare(self, adapter, theta, rows)
-        if self.curvature not in ("auto", "cholesky"):
+        if self.refine and not adapter.convex:
             raise ValueError(
-                f"curvature={self.curvature!r} is for nets; a linear model's "
-                "curvature is always the exact Cholesky factor."
+                "Newton(refine=...) needs exact refits and is for linear models only; "
+                "use refine=0 with a net."
             )
-        damping = self._linear_damping()
-        if hessian is None:
-            lam = adapter.penalty_strength(rows.weight)
-            hessian = adapter.hessian(theta, rows.X, rows.y, rows.c)
-            hessian = hessian + lam * np.diag(adapter.penalty_mask)
-        return CholeskyCurvature(
-            hessian, null_directions=adapter.null_directions(), damping=damping
-        )
+        curvature = adapter.newton_curvature(self, theta, rows, hessian)
+        if getattr(curvature, "requires_retained_data", False):
+            self.requires_retained_data = True  # a matrix-free solve needs them
+        return curvature
 
     def step(self, adapter, state, request):
-        if getattr(adapter, "is_net", False):
-            from ._net_steps import newton_step
-
-            return newton_step(self, adapter, state, request)
         theta = state.theta
-        g, w_new, dlam = gradient_change(adapter, theta, request, state)
-        curvature, repaired = updated_curvature(
-            adapter,
+        g, w_new, dlam = adapter.gradient_change(theta, request, state)
+        curvature, repaired = adapter.updated_curvature(
             state.curvature,
             theta,
             request,
             dlam,
             floor=adapter.penalty_strength(w_new),
+            matrix=self.matrix,
+            downdate=self.downdate,
         )
-        step = -curvature.solve(g)
-        Z = adapter.null_directions()
-        if Z.shape[1]:
-            step -= Z @ (Z.T @ step)
-        gram, radius = updated_geometry(adapter, state, request)
-        moved = sum(
-            adapter.cubed_norm_sum(rows.X, rows.c)
-            for rows in (request.remove, request.add)
+        if getattr(curvature, "requires_retained_data", False) and (
+            request.retain is None
+        ):
+            raise ValueError(
+                f"Newton(curvature={curvature.kind!r}) on a net needs the rows that "
+                "remain: pass X_retain and y_retain."
+            )
+        x, curvature = adapter.apply_inverse_curvature(
+            curvature, theta, g, request.retain, w_new
         )
-        damping = self._linear_damping()
-        bound, drift_g, drift_2, cache_error = newton_residual_bound(
-            adapter, state, step, gram, radius, moved, damping
+        step = adapter.without_null_directions(-x)
+        gram, radius = adapter.updated_geometry(state.gram, state.radius, request)
+        damping = self._given_damping()
+        bound, drift_g, drift_2, cache_error = adapter.newton_certificate(
+            state, request, step, gram, radius, damping, repaired=repaired
         )
-        if repaired:  # no certificate until an exact solve or a retrain
-            bound = np.inf
         new = state.evolve(
-            theta=theta + step,
+            theta=adapter.add_step(theta, step),
             curvature_repaired=repaired,
             curvature=curvature,
             total_weight=w_new,

@@ -152,13 +152,11 @@ class OracleMatching(UnlearningMethod):
         if self.oracle is not None:
             check_oracle(self.oracle)
             return None
-        from ._net_steps import newton_prepare
-
         attribution = self.attribution
         self.attribution_ = (
             Newton(damping=1e-3) if attribution is None else clone(attribution)
         )
-        return newton_prepare(self.attribution_, adapter, theta, rows)
+        return self.attribution_.prepare(adapter, theta, rows)
 
     def step(self, adapter, state, request):
         import torch
@@ -190,9 +188,7 @@ class OracleMatching(UnlearningMethod):
         Xt, _, ct = adapter.as_tensors(X, y, c)
         theta, curvature = state.theta, state.curvature
         if self.oracle is None:
-            from ._net_steps import newton_step
-
-            estimate = newton_step(self.attribution_, adapter, state, request)
+            estimate = self.attribution_.step(adapter, state, request)
             curvature = estimate.curvature
             delta = estimate.theta - theta
             with adapter._eval_mode() as module:

@@ -9,31 +9,26 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array, check_random_state
 
-from ..adapters import LinearAdapter
 from ..utils._compat import Interval, StrOptions
-from ._base import (
-    Rows,
-    UnlearningMethod,
-    gradient_change,
-    updated_curvature,
-    updated_geometry,
-)
+from ._base import Rows, UnlearningMethod, uncertified_step
 from ._newton import Newton
 from ._puma_criteria import criterion_gradient, resolve_criteria
 from ._puma_lambda import solve_reweighting
 
 __all__ = ["PUMA", "PumaCache", "criterion_direction", "influence"]
 
+#: largest parameter count for which a net's ``curvature="auto"`` is dense
+MAX_DENSE_PARAMS = 20_000
+
 
 def influence(adapter, theta, X, y_enc, V) -> np.ndarray:
     """``psi = G V``: every row's loss gradient against the columns of ``V``.
 
-    ``G`` holds the per-row gradients ``grad loss_j`` at ``theta``. A linear
-    model's gradient is ``r_j (x) x~_j`` (``r_j = d loss / d eta``), so
-    ``grad loss_j . v = sum_k r_jk (x~_j . v_k)``: one product of the rows with
-    ``V`` reshaped like the coefficients, never the ``(n, p)`` gradients. For a
-    net each column is one forward-mode Jacobian-vector product of the per-row
-    losses (:meth:`SkorchAdapter.row_loss_jvp`).
+    ``G`` holds the per-row gradients ``grad loss_j`` at ``theta``; the
+    adapter forms the products without them
+    (:meth:`~sklearn_unlearn.adapters.LinearAdapter.row_gradient_products`: a
+    linear model's gradients are rank one; a net's are forward-mode
+    Jacobian-vector products of the per-row losses).
 
     Parameters
     ----------
@@ -47,21 +42,10 @@ def influence(adapter, theta, X, y_enc, V) -> np.ndarray:
     -------
     ndarray of shape (n, m)
     """
+    if hasattr(adapter, "row_gradient_products"):
+        return adapter.row_gradient_products(theta, X, y_enc, V)
     n = X.shape[0]
-    if getattr(adapter, "is_net", False):
-        V = V.reshape(adapter.n_params, -1)
-        if n == 0:
-            return np.zeros((0, V.shape[1]))
-        return adapter.row_loss_jvp(theta, X, y_enc, V).double().cpu().numpy()
     V = np.asarray(V, dtype=np.float64).reshape(adapter.n_params, -1)
-    if n == 0:
-        return np.zeros((0, V.shape[1]))
-    if isinstance(adapter, LinearAdapter):
-        r, _ = adapter.loss.derivatives(adapter.linear_predictor(theta, X), y_enc)
-        # linear_predictor(v, X)[:, k] = x~ . v_k: the X-space product
-        return np.column_stack(
-            [np.sum(r * adapter.linear_predictor(v, X), axis=1) for v in V.T]
-        )
     out = np.empty((n, V.shape[1]))
     for start in range(0, n, adapter.chunk_size):
         s = slice(start, start + adapter.chunk_size)
@@ -74,6 +58,14 @@ def _row_keys(X) -> list[bytes]:
     A = X.toarray() if sp.issparse(X) else np.asarray(X)
     A = np.ascontiguousarray(A, dtype=np.float64) + 0.0  # -0.0 is 0.0
     return [row.tobytes() for row in A]
+
+
+def _concat(a: Rows, b: Rows) -> Rows:
+    return Rows(
+        np.concatenate([np.asarray(a.X), np.asarray(b.X)]),
+        np.concatenate([a.y, b.y]),
+        np.concatenate([a.c, b.c]),
+    )
 
 
 def _take(rows: Rows, idx) -> Rows:
@@ -167,23 +159,8 @@ def criterion_direction(
         if labels is None:
             labels = np.unique(groups)
     values, G = criterion_gradient(adapter, theta, X, y_enc, criteria, groups, labels)
-    V = curvature.solve(G)
-    if hasattr(adapter, "null_directions"):
-        Z = adapter.null_directions()
-        if Z.shape[1]:
-            V = V - Z @ (Z.T @ V)
+    V = adapter.without_null_directions(curvature.solve(G))
     return V, values, labels
-
-
-def cache_like_zeros(adapter, theta):
-    """An empty ``V`` (no rows to measure the criterion on), in ``theta``'s kind."""
-    if getattr(adapter, "is_net", False):
-        import torch
-
-        return torch.zeros(
-            (adapter.n_params, 0), dtype=torch.float64, device=theta.device
-        )
-    return np.zeros((adapter.n_params, 0))
 
 
 class PUMA(UnlearningMethod):
@@ -348,12 +325,7 @@ class PUMA(UnlearningMethod):
         if len(self.validation) != 2:
             raise ValueError("validation must be a pair (X_val, y_val).")
         X_val, y_val = self.validation
-        if getattr(adapter, "is_net", False):
-            X_val = check_array(
-                X_val, dtype=adapter.numpy_dtype, allow_nd=True, ensure_2d=False
-            )
-        else:
-            X_val = check_array(X_val, accept_sparse="csr", dtype=np.float64)
+        X_val = check_array(X_val, **adapter.input_checks)
         n_features = getattr(adapter, "n_features_in_", None)
         if X_val.ndim == 2 and n_features is not None and X_val.shape[1] != n_features:
             raise ValueError(
@@ -378,20 +350,25 @@ class PUMA(UnlearningMethod):
             )
         return criteria
 
+    def _curvature_kind(self, adapter) -> str:
+        """``"auto"``: dense up to ``MAX_DENSE_PARAMS``, else matrix-free if any."""
+        if self.curvature != "auto":
+            return self.curvature
+        if adapter.matrix_free_curvature and adapter.n_params > MAX_DENSE_PARAMS:
+            return "cg"
+        return "cholesky"  # PUMA downdates its curvature at every request
+
     # ------------------------------------------------------------ protocol
     def prepare(self, adapter, theta, rows, hessian=None):
         self._check_bounds()
-        if getattr(adapter, "is_net", False):
-            from ._puma_net import puma_net_prepare
-
-            return puma_net_prepare(self, adapter, theta, rows)
-        if self.curvature not in ("auto", "cholesky"):
-            raise ValueError(
-                f"curvature={self.curvature!r} is for nets; a linear model's "
-                "curvature is always the exact Cholesky factor."
-            )
-        curvature = Newton(damping=self.damping).prepare(adapter, theta, rows, hessian)
-        return self._fit_cache(adapter, theta, curvature, curvature, rows)
+        self._criteria(adapter)  # bad criteria fail before the curvature's cost
+        newton = Newton(
+            damping=self.damping, curvature=self._curvature_kind(adapter), downdate=True
+        )
+        curvature = newton.prepare(adapter, theta, rows, hessian)
+        self.requires_retained_data = newton.requires_retained_data
+        solver = adapter.curvature_solver(curvature, theta, rows, rows.weight)
+        return self._fit_cache(adapter, theta, curvature, solver, rows)
 
     def _fit_cache(self, adapter, theta, curvature, solver, rows):
         """The cache: ``v`` on the criterion rows (``solver``: ``H^{-1}``), the pool."""
@@ -404,49 +381,56 @@ class PUMA(UnlearningMethod):
         return PumaCache(curvature, V, pool, labels)
 
     def step(self, adapter, state, request):
-        if getattr(adapter, "is_net", False):
-            from ._puma_net import puma_net_step
-
-            return puma_net_step(self, adapter, state, request)
+        """Eq. (10)-(11); then ``H`` loses the rows and ``v`` is refreshed."""
         cache = state.curvature
         theta = state.theta
         pool = purged(cache.pool, request.remove)  # every unlearned row, at once
-        g, w_new, dlam = gradient_change(adapter, theta, request, state)
+        g, w_new, dlam = adapter.gradient_change(theta, request, state)
+        g = adapter.as_float64(g)
         direction = -g  # sum_k grad loss_k for a pure removal
-        if pool.n and self.eta:
+        if pool.n and self.eta and cache.V.shape[1]:
             W = state.total_weight  # the paper's mean scaling of psi
             psi = influence(adapter, theta, pool.X, pool.y, cache.V)
-            b = -(cache.V.T @ g)  # sum_k psi_k
+            b = -adapter.to_numpy(cache.V.T @ g)  # sum_k psi_k
             lam = solve_reweighting(
                 W * psi, W * b, self.l1, self.l2, self.bounds, self.solver
             )
             if np.any(lam):
-                direction = direction - adapter.gradient(theta, pool.X, pool.y, lam)
-        step = self.eta * cache.curvature.solve(direction)  # eq. (11), H of before
-        Z = adapter.null_directions()
-        if Z.shape[1]:
-            step -= Z @ (Z.T @ step)
-        curvature, repaired = updated_curvature(
-            adapter,
+                pull = adapter.gradient(theta, pool.X, pool.y, lam)
+                direction = direction - adapter.as_float64(pull)
+        matrix_free = getattr(cache.curvature, "requires_retained_data", False)
+        before = None
+        if matrix_free:
+            if request.retain is None:
+                raise ValueError(
+                    f"PUMA(curvature={cache.curvature.kind!r}) on a net needs the "
+                    "rows that remain: pass X_retain and y_retain."
+                )
+            before = _concat(request.retain, request.remove)
+        solver = adapter.curvature_solver(
+            cache.curvature, theta, before, state.total_weight
+        )
+        step = self.eta * solver.solve(direction)  # eq. (11), H of before
+        step = adapter.without_null_directions(step)
+        curvature, repaired = adapter.updated_curvature(
             cache.curvature,
             theta,
             request,
             dlam,
             floor=adapter.penalty_strength(w_new),
+            downdate=True,
         )
-        theta_new = theta + step
-        V = self._refresh(adapter, theta_new, curvature, request, pool, cache.labels)
-        gram, radius = updated_geometry(adapter, state, request)
-        return state.evolve(
-            theta=theta_new,
+        theta_new = adapter.add_step(theta, step)
+        solver = adapter.curvature_solver(curvature, theta_new, request.retain, w_new)
+        V = self._refresh(adapter, theta_new, solver, request, pool, cache.labels)
+        return uncertified_step(
+            adapter,
+            state,
+            request,
+            step,
             curvature=PumaCache(curvature, V, pool, cache.labels),
             curvature_repaired=repaired,
             total_weight=w_new,
-            gram=gram,
-            radius=radius,
-            residual_bound=None,
-            drift_g=np.inf,
-            drift_2=state.drift_2 + float(np.linalg.norm(step)),
         )
 
     def _refresh(self, adapter, theta, curvature, request, pool, labels):
@@ -459,7 +443,7 @@ class PUMA(UnlearningMethod):
         elif pool.n:
             X_c, y_c = pool.X, pool.y
         else:
-            return cache_like_zeros(adapter, theta)
+            return adapter.empty_directions()
         V, _, _ = criterion_direction(
             adapter,
             theta,

@@ -14,10 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.special import expit, softmax
-
-from ..adapters._losses import BinomialLoss, MultinomialLoss
+from scipy.special import softmax
 
 __all__ = [
     "Brier",
@@ -26,8 +23,6 @@ __all__ = [
     "SoftECE",
     "SquaredError",
     "criterion_gradient",
-    "is_probabilistic",
-    "model_outputs",
     "resolve_criteria",
 ]
 
@@ -212,16 +207,9 @@ _NAMED = {
 }
 
 
-def is_probabilistic(adapter) -> bool:
-    """Whether the model gives class probabilities (a classifier's outputs)."""
-    if getattr(adapter, "is_net", False):
-        return adapter.criterion in ("ce", "nll", "bce")
-    return isinstance(adapter.loss, BinomialLoss | MultinomialLoss)
-
-
 def resolve_criteria(spec, adapter) -> list:
     """Criterion objects for ``spec`` (a name, a callable, an object or a list)."""
-    probabilistic = is_probabilistic(adapter)
+    probabilistic = adapter.gives_probabilities
     if isinstance(spec, str) and spec == "auto":
         spec = "log_loss" if probabilistic else "squared_error"
     items = (
@@ -257,59 +245,6 @@ def resolve_criteria(spec, adapter) -> list:
     return out
 
 
-def model_outputs(adapter, theta, X):
-    """The model's outputs on ``X`` and the vector-Jacobian product of its link.
-
-    Returns ``(out, vjp)``: ``out`` is ``(n, n_outputs)`` (probabilities of
-    every class for a probabilistic classifier) and ``vjp(g)`` maps a
-    gradient with respect to ``out`` to one with respect to the linear
-    predictor ``eta`` (shape ``(n, K)``).
-    """
-    eta = adapter.linear_predictor(theta, X)
-    loss = adapter.loss
-    if isinstance(loss, BinomialLoss):
-        p1 = expit(eta[:, 0])
-        out = np.column_stack([1.0 - p1, p1])
-        return out, lambda g: ((g[:, 1] - g[:, 0]) * p1 * (1.0 - p1))[:, None]
-    if isinstance(loss, MultinomialLoss):
-        P = softmax(eta, axis=1)
-        return P, lambda g: P * (g - np.sum(g * P, axis=1, keepdims=True))
-    if getattr(loss, "power", None) is not None:  # log link
-        mu = np.exp(eta)
-        return mu, lambda g: g * mu
-    return eta, lambda g: g
-
-
-def _xt_dot(adapter, X, R):
-    """``X~^T R`` laid out like ``theta``, for ``R`` of shape ``(n, K)``."""
-    top = np.asarray(X.T @ R) if sp.issparse(X) else X.T @ R
-    if adapter.fit_intercept:
-        top = np.vstack([top, R.sum(axis=0, keepdims=True)])
-    return top.T.ravel()
-
-
-def _pullback(adapter, theta, X):
-    """The outputs on ``X`` and ``G -> grad_theta`` for output gradients ``G``.
-
-    ``G`` has shape ``(m, n, n_outputs)``; the result is ``(p, m)``: NumPy for
-    a linear model, a float64 tensor for a net (one vector-Jacobian product
-    of the net's outputs per column).
-    """
-    if getattr(adapter, "is_net", False):
-        out = adapter.predict_outputs(theta, X).double().cpu().numpy()
-
-        def pull(G):
-            return adapter.outputs_vjp(theta, X, G).double()
-
-        return out, pull
-    out, vjp = model_outputs(adapter, theta, X)
-
-    def pull(G):
-        return np.column_stack([_xt_dot(adapter, X, vjp(g)) for g in G])
-
-    return out, pull
-
-
 def criterion_gradient(adapter, theta, X, y_enc, criteria, groups=None, labels=None):
     """Values and ``grad_theta`` of every criterion on every group of rows.
 
@@ -334,7 +269,7 @@ def criterion_gradient(adapter, theta, X, y_enc, criteria, groups=None, labels=N
         ``m = len(criteria) * max(1, len(labels))``, criteria-major; a float64
         tensor on the net's device for a net.
     """
-    out, pull = _pullback(adapter, theta, X)
+    out, pull = adapter.output_pullback(theta, X)
     masks = [None] if labels is None else [np.asarray(groups == g) for g in labels]
     y_idx = np.asarray(y_enc)
     values, grads = [], []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._base import UnlearningMethod, updated_geometry
+from ._base import UnlearningMethod
 
 __all__ = ["Retrain"]
 
@@ -40,12 +40,8 @@ class Retrain(UnlearningMethod):
             raise ValueError(
                 "Retrain needs the rows that remain: pass X_retain and y_retain."
             )
-        if getattr(adapter, "is_net", False):
-            from ._net_steps import retrain_step
-
-            return retrain_step(self, adapter, state, request)
-        theta, grad_norm = request.refit(request.retain)
-        gram, radius = updated_geometry(adapter, state, request)
+        theta, grad_norm = request.refit(request.retain)  # a net's has no norm
+        gram, radius = adapter.updated_geometry(state.gram, state.radius, request)
         return state.evolve(
             theta=theta,
             total_weight=request.retain.weight,

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
-import numpy as np
-
-from ..curvature import BlockDiagonalFisherInverse, EmpiricalFisherInverse
 from ..utils._compat import Interval, StrOptions
-from ._base import UnlearningMethod, gradient_change, updated_geometry
+from ._base import UnlearningMethod, uncertified_step
 
 __all__ = ["SSSE"]
-
-#: ``damping="auto"`` on a linear model: the paper's small start ``F_0``
-LINEAR_DAMPING = 1e-4
 
 
 class SSSE(UnlearningMethod):
@@ -108,52 +102,15 @@ class SSSE(UnlearningMethod):
         self.random_state = random_state
 
     def prepare(self, adapter, theta, rows, hessian=None):
-        if getattr(adapter, "is_net", False):
-            from ._net_steps import ssse_prepare
-
-            return ssse_prepare(self, adapter, theta, rows)
-        if self.curvature not in ("auto", "block"):
-            raise ValueError(
-                f"curvature={self.curvature!r} is for nets; a linear model's "
-                "empirical Fisher is always kept whole ('block')."
-            )
-        damping = LINEAR_DAMPING if self.damping == "auto" else self.damping
-        lam = adapter.penalty_strength(rows.weight)
-        diagonal = lam * adapter.penalty_mask + damping
-        if self.block_size is None:
-            op = EmpiricalFisherInverse(diagonal, block_rows=self.block_rows)
-        else:
-            op = BlockDiagonalFisherInverse(
-                diagonal, block_size=self.block_size, block_rows=self.block_rows
-            )
-        for start in range(0, rows.n, adapter.chunk_size):
-            s = slice(start, start + adapter.chunk_size)
-            G = adapter.per_sample_gradients(theta, rows.X[s], rows.y[s])
-            op = op.updated(add=(G * np.sqrt(rows.c[s])[:, None]).T)
-        return op
+        return adapter.fisher_curvature(self, theta, rows)
 
     def step(self, adapter, state, request):
-        if getattr(adapter, "is_net", False):
-            from ._net_steps import ssse_step
-
-            return ssse_step(self, adapter, state, request)
         theta = state.theta
-        g, w_new, _ = gradient_change(adapter, theta, request, state)
-        step = -self.epsilon * state.curvature.solve(g)
-        factors = {}
-        for key, rows in (("remove", request.remove), ("add", request.add)):
-            if rows.n:
-                G = adapter.per_sample_gradients(theta, rows.X, rows.y)
-                factors[key] = (G * np.sqrt(rows.c)[:, None]).T
-        curvature = state.curvature.updated(**factors)
-        gram, radius = updated_geometry(adapter, state, request)
-        return state.evolve(
-            theta=theta + step,
-            curvature=curvature,
-            total_weight=w_new,
-            gram=gram,
-            radius=radius,
-            residual_bound=None,
-            drift_g=np.inf,
-            drift_2=state.drift_2 + float(np.linalg.norm(step)),
+        g, w_new, _ = adapter.gradient_change(theta, request, state)
+        x, _ = adapter.apply_inverse_curvature(state.curvature, theta, g)
+        step = -self.epsilon * x
+        # the rows' rank-one terms leave F^{-1} (a net's low-rank forms are kept)
+        curvature = adapter.updated_fisher(state.curvature, theta, request)
+        return uncertified_step(
+            adapter, state, request, step, curvature=curvature, total_weight=w_new
         )

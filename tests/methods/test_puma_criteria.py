@@ -6,11 +6,11 @@ from sklearn.linear_model import LogisticRegression, PoissonRegressor, Ridge
 from sklearn.metrics import brier_score_loss, log_loss, mean_squared_error
 
 from sklearn_unlearn.adapters import LinearAdapter
+from sklearn_unlearn.adapters._linear_steps import model_outputs
 from sklearn_unlearn.inspection import expected_calibration_error
 from sklearn_unlearn.methods._puma_criteria import (
     SoftECE,
     criterion_gradient,
-    model_outputs,
     resolve_criteria,
 )
 

@@ -67,8 +67,9 @@ class OracleMatching(UnlearningMethod):
         paper fine-tunes on a subset of the retain set.
     attribution : Newton or None, default=None
         The curvature of the Datamodel-Direct estimate (``oracle=None``);
-        None is ``Newton(damping=1e-3)``. Its ``curvature`` and ``matrix``
-        choose the cached Cholesky factor or an iterative solve.
+        None is ``Newton()``: the damped influence step, its damping matched
+        to the training run. Its ``curvature`` and ``matrix`` choose the
+        cached form or an iterative solve.
     train_mode : bool, default=False
         Fine-tune in train mode (dropout on).
     random_state : int, RandomState instance or None, default=None
@@ -154,7 +155,7 @@ class OracleMatching(UnlearningMethod):
             return None
         attribution = self.attribution
         self.attribution_ = (
-            Newton(damping=1e-3) if attribution is None else clone(attribution)
+            Newton() if attribution is None else clone(attribution)
         )
         return self.attribution_.prepare(adapter, theta, rows)
 

@@ -1,4 +1,4 @@
-"""Evaluation benchmark (issue 7): how well does each method forget? One run.
+"""Evaluation benchmark: how well does each method forget? One run.
 
 Prints markdown, side by side:
 

@@ -1,4 +1,4 @@
-"""PUMA benchmark (issue 6), linear part: the paper's protocol, side by side.
+"""PUMA benchmark, linear part: the paper's protocol, side by side.
 
 One run prints, as markdown:
 
@@ -641,7 +641,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=50, help="net epochs")
     args = parser.parse_args()
     seeds = [0] if args.quick else list(range(args.seeds))
-    print("# bench_puma (issue 6)\n")
+    print("# bench_puma\n")
     print(
         f"python {platform.python_version()}, numpy {np.__version__}, "
         f"scikit-learn {sklearn.__version__}, {args.threads} BLAS thread(s), "

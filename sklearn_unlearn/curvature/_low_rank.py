@@ -33,10 +33,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-import numpy as np
 import torch
 
 from ._base import NotPositiveDefiniteError
+from ._torch_base import TorchCurvatureOperator
 
 __all__ = ["LowRankCurvature"]
 
@@ -49,7 +49,7 @@ def _as_floor(floor, p, like):
     return d.expand(p).clone() if d.ndim == 0 else d.reshape(p).clone()
 
 
-class LowRankCurvature:
+class LowRankCurvature(TorchCurvatureOperator):
     """``(U diag(s) U^T + diag(d))^{-1}``, solved in ``O(p r)``.
 
     Parameters
@@ -266,34 +266,16 @@ class LowRankCurvature:
         tensors = (self.U_, self._root, self.s_, self.floor_, self.diagonal_, self._L)
         return int(sum(t.numel() * t.element_size() for t in tensors))
 
-    def solve(self, v):
-        """Apply ``A^{-1}`` to ``v`` of shape ``(p,)`` or ``(p, m)``, ``O(p r m)``.
+    @property
+    def _like(self):
+        return self.U_
 
-        Parameters
-        ----------
-        v : torch.Tensor or ndarray of shape (p,) or (p, m)
-
-        Returns
-        -------
-        x : same namespace, shape and dtype as ``v``
-        """
-        numpy_in = not torch.is_tensor(v)
-        t = torch.as_tensor(np.asarray(v) if numpy_in else v).detach()
-        if t.ndim not in (1, 2) or t.shape[0] != self.n_params:
-            raise ValueError(
-                f"v must have shape ({self.n_params},) or ({self.n_params}, m); got "
-                f"{tuple(t.shape)}."
-            )
-        if not bool(torch.isfinite(t).all()):
-            raise ValueError("v contains NaN or infinity.")
-        out_dtype = t.dtype if t.is_floating_point() else self.U_.dtype
-        b = t.to(dtype=self.U_.dtype, device=self.U_.device).reshape(self.n_params, -1)
+    def _solve_tensor(self, b):
+        """``A^{-1} b`` by the Woodbury identity, ``O(p r m)`` for ``m`` columns."""
         x = b / self.diagonal_[:, None]
         root = self._root[:, None]
         corr = root * torch.cholesky_solve(root * (self.U_.T @ x), self._L)
-        x = x - (self.U_ @ corr) / self.diagonal_[:, None]
-        x = x.reshape(t.shape).to(dtype=out_dtype, device=t.device)
-        return x.cpu().numpy() if numpy_in else x
+        return x - (self.U_ @ corr) / self.diagonal_[:, None]
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         """``A v`` (for checks)."""

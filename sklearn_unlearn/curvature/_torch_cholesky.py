@@ -30,10 +30,10 @@ refactorised.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from ._base import CurvatureOperator, NotPositiveDefiniteError
+from ._base import NotPositiveDefiniteError
+from ._torch_base import TorchCurvatureOperator
 
 __all__ = ["TorchCholeskyCurvature"]
 
@@ -45,7 +45,7 @@ def _not_pd(what):
     )
 
 
-class TorchCholeskyCurvature(CurvatureOperator):
+class TorchCholeskyCurvature(TorchCurvatureOperator):
     """``(M + damping I)^{-1}`` from a cached inverse, on any torch device.
 
     Parameters
@@ -187,34 +187,13 @@ class TorchCholeskyCurvature(CurvatureOperator):
         return float(ratio.max())
 
     # ---------------------------------------------------------------- solve
-    def solve(self, v):
-        """Apply ``(M + damping I)^{-1}`` to ``v`` of shape ``(p,)`` or ``(p, m)``.
+    @property
+    def _like(self):
+        return self.inverse_
 
-        ``O(p^2)`` per Neumann step; no step when no shift is pending.
-
-        Parameters
-        ----------
-        v : torch.Tensor or ndarray of shape (p,) or (p, m)
-
-        Returns
-        -------
-        x : same namespace, shape and dtype as ``v`` (a tensor on ``v``'s device)
-        """
-        numpy_in = not torch.is_tensor(v)
-        t = torch.as_tensor(np.asarray(v) if numpy_in else v).detach()
-        if t.ndim not in (1, 2) or t.shape[0] != self.n_params:
-            raise ValueError(
-                f"v must have shape ({self.n_params},) or ({self.n_params}, m); got "
-                f"{tuple(t.shape)}."
-            )
-        if not bool(torch.isfinite(t).all()):
-            raise ValueError("v contains NaN or infinity.")
-        out_dtype = t.dtype if t.is_floating_point() else self.inverse_.dtype
-        b = t.to(dtype=self.inverse_.dtype, device=self.inverse_.device)
-        b = b.reshape(self.n_params, -1)
-        x = self._solve_true(b)
-        x = x.reshape(t.shape).to(dtype=out_dtype, device=t.device)
-        return x.cpu().numpy() if numpy_in else x
+    def _solve_tensor(self, b):
+        """``(M + damping I)^{-1} b``: ``O(p^2)`` a Neumann step, if shifted."""
+        return self._solve_true(b)
 
     def _solve_true(self, b):
         B, s = self.inverse_, self.pending_

@@ -154,9 +154,7 @@ class OracleMatching(UnlearningMethod):
             check_oracle(self.oracle)
             return None
         attribution = self.attribution
-        self.attribution_ = (
-            Newton() if attribution is None else clone(attribution)
-        )
+        self.attribution_ = Newton() if attribution is None else clone(attribution)
         return self.attribution_.prepare(adapter, theta, rows)
 
     def step(self, adapter, state, request):

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..curvature._block_fisher import BlockDiagonalFisherInverse
+from ..curvature._kfac import KroneckerFactoredCurvature, KroneckerLayer
 from ..curvature._low_rank import LowRankCurvature
 from ..curvature._net_operators import IterativeNetCurvature, net_matvec, top_eigenvalue
 from ..curvature._torch_cholesky import TorchCholeskyCurvature
@@ -227,7 +228,7 @@ def newton_curvature(adapter, spec, theta, rows):
     kind = resolve_curvature(
         spec.curvature, adapter, theta, rows, spec.matrix, spec.rank
     )
-    if kind in ("dual", "lowrank") and spec.matrix == "hessian":
+    if kind in ("dual", "lowrank", "kfac") and spec.matrix == "hessian":
         raise ValueError(
             f"curvature={kind!r} factors the Gauss-Newton matrix; the exact "
             "Hessian needs curvature='cholesky', 'cg' or 'lissa'."
@@ -240,6 +241,8 @@ def newton_curvature(adapter, spec, theta, rows):
         return low_rank_curvature(
             spec, adapter, theta, rows, kind, floor, damping, notes
         )
+    if kind == "kfac":
+        return kfac_curvature(spec, adapter, theta, rows, floor, damping, notes)
     if kind == "cholesky":
         M = _dense_matrix(adapter, theta, rows, spec.matrix).to(torch.float64)
         M.diagonal().add_(floor)
@@ -256,6 +259,46 @@ def newton_curvature(adapter, spec, theta, rows):
     op = IterativeNetCurvature(kind, damping=damping, matrix=spec.matrix, **opts)
     op.notes = (f"net curvature: {kind} over the retained rows",) + notes
     return op
+
+
+def kfac_curvature(spec, adapter, theta, rows, floor, damping, notes):
+    """Per-layer Kronecker factors of the Gauss-Newton matrix (K-FAC).
+
+    From ``curvature_rows`` sampled rows (all when fewer), scaled to the
+    total row weight; see
+    :class:`~sklearn_unlearn.curvature.KroneckerFactoredCurvature`.
+    """
+    X, y, c = row_tensors(adapter, rows)
+    index = _sampled_rows(spec, rows.n)
+    scale, m = 1.0, rows.n
+    if index is not None:
+        X, y = X[index.to(X.device)], y[index.to(y.device)]
+        c_all = c.to(torch.float64)
+        c = c[index.to(c.device)]
+        m, scale = len(index), float(c_all.sum() / c.to(torch.float64).sum())
+    layers = []
+    for f in adapter.kfac_factors(theta, X, y, c):
+        if f["weight"] is None:
+            raise ValueError("K-FAC needs each layer's weight to be trainable.")
+        layers.append(
+            KroneckerLayer(
+                f["weight"],
+                f["bias"],
+                f["GG"].to(torch.float64) * (scale / m),
+                f["AA"].to(torch.float64),
+            )
+        )
+    return KroneckerFactoredCurvature(
+        layers,
+        adapter.n_params,
+        floor.to(theta.device),
+        damping=damping,
+        notes=(
+            f"net Gauss-Newton curvature: per-layer Kronecker factors (K-FAC) "
+            f"from {m} of {rows.n} rows",
+        )
+        + notes,
+    )
 
 
 def curvature_upper_bound(adapter, theta, rows) -> float:

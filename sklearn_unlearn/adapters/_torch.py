@@ -555,6 +555,39 @@ class SkorchAdapter(NetStepMixin):
         Returns None when a layer was not called exactly once on ``m`` rows.
         """
         m = X.shape[0]
+        found = self._linear_io(module, plan, theta, X, y, row_fn)
+        if found is None:
+            return None
+        acts = {id(lin): ag for lin, ag in found}
+        G = torch.empty((m, self.n_params), dtype=self.dtype, device=self.device)
+        off = 0
+        for (lin, kind), numel in zip(plan, self._numels, strict=True):
+            a, g = acts[id(lin)]
+            block = G[:, off : off + numel]
+            if kind == "bias":
+                block.copy_(g[:, 0] if g.shape[1] == 1 else g.sum(dim=1))
+            elif a.shape[1] == 1:
+                torch.mul(
+                    g[:, 0, :, None],
+                    a[:, 0, None, :],
+                    out=block.view(m, g.shape[2], a.shape[2]),
+                )
+            else:
+                block.view(m, g.shape[2], a.shape[2]).copy_(
+                    torch.bmm(g.transpose(1, 2), a)
+                )
+            off += numel
+        return G
+
+    def _linear_io(self, module, plan, theta, X, y, row_fn=None):
+        """Each ``nn.Linear``'s input ``a`` and output gradient ``g = dL/dz``.
+
+        One batched forward with hooks and one backward of the summed
+        ``row_fn(s, y)``; returns ``[(linear, (a, g))]`` in ``plan``'s order
+        of layers, ``a``: (m, L, d_in), ``g``: (m, L, d_out), or None when a
+        layer was not called exactly once on the chunk's ``m`` rows.
+        """
+        m = X.shape[0]
         linears = list(dict.fromkeys(lin for lin, _ in plan))
         record = {id(lin): [] for lin in linears}
 
@@ -581,32 +614,14 @@ class SkorchAdapter(NetStepMixin):
         finally:
             for h in handles:
                 h.remove()
-        acts = {}
+        found = []
         for lin, (a, z), g in zip(linears, (c[0] for c in calls), gz, strict=True):
             if g is None:
                 g = torch.zeros_like(z)
             a = a.detach().reshape(m, -1, a.shape[-1])
             g = g.detach().reshape(m, -1, z.shape[-1])
-            acts[id(lin)] = (a, g)
-        G = torch.empty((m, self.n_params), dtype=self.dtype, device=self.device)
-        off = 0
-        for (lin, kind), numel in zip(plan, self._numels, strict=True):
-            a, g = acts[id(lin)]
-            block = G[:, off : off + numel]
-            if kind == "bias":
-                block.copy_(g[:, 0] if g.shape[1] == 1 else g.sum(dim=1))
-            elif a.shape[1] == 1:
-                torch.mul(
-                    g[:, 0, :, None],
-                    a[:, 0, None, :],
-                    out=block.view(m, g.shape[2], a.shape[2]),
-                )
-            else:
-                block.view(m, g.shape[2], a.shape[2]).copy_(
-                    torch.bmm(g.transpose(1, 2), a)
-                )
-            off += numel
-        return G
+            found.append((lin, (a, g)))
+        return found
 
     def per_sample_gradients(
         self, theta, X, y, *, method: str = "auto"
@@ -877,6 +892,64 @@ class SkorchAdapter(NetStepMixin):
         if not cols:
             return torch.zeros((self.n_params, 0), dtype=self.dtype, device=self.device)
         return torch.cat(cols).T.detach()
+
+    def kfac_factors(self, theta, X, y, c=None) -> list[dict]:
+        """Per ``nn.Linear`` layer, the sums K-FAC factors the Gauss-Newton block by.
+
+        For each layer, ``GG = sum_ij g_ij g_ij^T`` over the rows' Gauss-Newton
+        columns ``j`` (``g_ij`` the output gradient of ``a_ij . s_i``, as in
+        :meth:`gauss_newton_factor`, row weights included) and
+        ``AA = sum_i a~_i a~_i^T`` with ``a~ = [a, 1]`` when the layer has a
+        bias, and the positions of its weight and bias in ``theta``.
+
+        Raises
+        ------
+        ValueError
+            When a trainable parameter is not the weight or bias of an
+            ``nn.Linear`` called once per row on a 2-D input.
+        """
+        theta = self._as_theta(theta)
+        X, y, c = self._prepare(X, y, c)
+        with self._eval_mode() as module:
+            plan = self._outer_plan(module)
+            if plan is None:
+                raise ValueError(
+                    "K-FAC needs every trainable parameter to be the weight or "
+                    "bias of an nn.Linear; use curvature='lowrank'."
+                )
+            layers, off = {}, 0
+            for (lin, kind), numel in zip(plan, self._numels, strict=True):
+                entry = layers.setdefault(id(lin), {"weight": None, "bias": None})
+                entry[kind] = torch.arange(off, off + numel, device=self.device)
+                off += numel
+            sums = {key: [0.0, 0.0] for key in layers}
+            for sl in self._slices(X.shape[0]):
+                Xc = X[sl]
+                with torch.no_grad():
+                    lam, Q = torch.linalg.eigh(
+                        self._output_hessian(self._scores(module, theta, Xc))
+                    )
+                if self.criterion in ("ce", "nll") and lam.shape[1] > 1:
+                    lam, Q = lam[:, 1:], Q[:, :, 1:]
+                w = (lam.clamp_min(0.0) * c[sl].unsqueeze(1)).sqrt()
+                A = Q * w.unsqueeze(1)
+                for j in range(A.shape[2]):
+                    found = self._linear_io(
+                        module, plan, theta, Xc, A[:, :, j].contiguous(), _dot_rows
+                    )
+                    if found is None or any(a.shape[1] != 1 for _, (a, _) in found):
+                        raise ValueError(
+                            "K-FAC needs each nn.Linear applied once per row to a "
+                            "2-D input; use curvature='lowrank'."
+                        )
+                    for lin, (a, g) in found:
+                        sums[id(lin)][0] = sums[id(lin)][0] + g[:, 0].T @ g[:, 0]
+                        if j == 0:
+                            a = a[:, 0]
+                            if layers[id(lin)]["bias"] is not None:
+                                a = torch.cat([a, torch.ones_like(a[:, :1])], dim=1)
+                            sums[id(lin)][1] = sums[id(lin)][1] + a.T @ a
+        return [dict(layers[key], GG=sums[key][0], AA=sums[key][1]) for key in layers]
 
     # ------------------------------------------------- outputs (for PUMA's C)
     def _outputs(self, module, theta, X) -> torch.Tensor:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..curvature._base import NotPositiveDefiniteError
+from ..curvature._kfac import KroneckerFactoredCurvature
 from ..curvature._low_rank import LowRankCurvature
 from ..curvature._net_operators import IterativeNetCurvature, net_matvec
 from ..curvature._torch_cholesky import TorchCholeskyCurvature
@@ -201,6 +202,12 @@ class NetStepMixin:
         if isinstance(curvature, LowRankCurvature) and downdate is True:
             factors = self._gauss_newton_factors(theta, request)
             return curvature.updated(shift=shift, **factors), False
+        if isinstance(curvature, KroneckerFactoredCurvature) and downdate is True:
+            raise ValueError(
+                "curvature='kfac' keeps no per-row terms to take out: use "
+                "downdate='auto' (the damped influence step) or "
+                "curvature='lowrank' with downdate=True."
+            )
         return curvature, False
 
     def updated_fisher(self, curvature, theta, request):

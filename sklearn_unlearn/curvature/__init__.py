@@ -1,8 +1,8 @@
 """Inverse-curvature operators: one interface, ``solve(v)``.
 
 The operators for nets (``TorchCholeskyCurvature``, ``LowRankCurvature``,
-``IterativeNetCurvature``) need the optional ``torch`` extra and are imported
-on first use.
+``KroneckerFactoredCurvature``, ``IterativeNetCurvature``) need the optional
+``torch`` extra and are imported on first use.
 """
 
 from ._base import CurvatureOperator, NotPositiveDefiniteError
@@ -30,6 +30,7 @@ __all__ = [
     "NotPositiveDefiniteError",
     "cholesky_rank_one_update",
     "IterativeNetCurvature",
+    "KroneckerFactoredCurvature",
     "LowRankCurvature",
     "TorchCholeskyCurvature",
 ]
@@ -38,6 +39,7 @@ _NET_OPERATORS = {
     "TorchCholeskyCurvature": "._torch_cholesky",
     "IterativeNetCurvature": "._net_operators",
     "LowRankCurvature": "._low_rank",
+    "KroneckerFactoredCurvature": "._kfac",
 }
 
 

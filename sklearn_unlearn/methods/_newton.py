@@ -45,7 +45,7 @@ class Newton(UnlearningMethod):
         an undamped step divides by the bare weight decay there and
         overshoots (``damping=0`` on such a net warns). The value used is in
         the fit's ledger notes.
-    curvature : {"auto", "dual", "lowrank", "cholesky", "cg", "lissa"}, \
+    curvature : {"auto", "dual", "lowrank", "kfac", "cholesky", "cg", "lissa"}, \
             default="auto"
         How a **net**'s damped Gauss-Newton curvature is kept (a linear
         model always uses the exact Cholesky factor). Prepared once at fit;
@@ -56,6 +56,11 @@ class Newton(UnlearningMethod):
         * ``"lowrank"``: the top ``rank`` eigenpairs (a randomized range
           finder over ``curvature_rows`` sampled rows, scaled to all rows)
           plus the penalty floor and the damping elsewhere; ``O(p rank)``.
+        * ``"kfac"``: per-layer Kronecker factors (K-FAC, Martens & Grosse,
+          2015) from ``curvature_rows`` sampled rows, for nets of
+          ``nn.Linear`` layers; ``d_out^2 + d_in^2`` floats a layer whatever
+          ``p``, ``O(d_out d_in (d_out + d_in))`` a layer per request; no
+          downdate.
         * ``"cholesky"``: the dense ``p x p`` matrix with a cached inverse
           (small nets; ``O(p^2)`` per request, ``2 p^2`` floats kept).
         * ``"cg"``/``"lissa"``: matrix-free solves over the rows that remain,
@@ -81,7 +86,7 @@ class Newton(UnlearningMethod):
     rank : int, default=512
         Eigenpairs kept by ``curvature="lowrank"``.
     curvature_rows : int or None, default=8192
-        Rows sampled for ``curvature="lowrank"`` (None: all).
+        Rows sampled for ``curvature="lowrank"`` and ``"kfac"`` (None: all).
     random_state : int, RandomState instance or None, default=0
         Seeds the sample of rows and the range finder's test matrix.
     solver_options : dict, default=None
@@ -109,7 +114,7 @@ class Newton(UnlearningMethod):
         "refine": [Interval(Integral, 0, None, closed="left")],
         "damping": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "curvature": [
-            StrOptions({"auto", "dual", "lowrank", "cholesky", "cg", "lissa"})
+            StrOptions({"auto", "dual", "lowrank", "kfac", "cholesky", "cg", "lissa"})
         ],
         "matrix": [StrOptions({"gauss_newton", "hessian"})],
         "downdate": ["boolean", StrOptions({"auto"})],

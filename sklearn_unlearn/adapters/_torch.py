@@ -850,6 +850,22 @@ class SkorchAdapter(NetStepMixin):
                 G += torch.einsum("m,mkq,mkp->qp", c[sl], J, HJ)
         return G.detach()
 
+    def _output_factor(self, module, theta, X, c) -> torch.Tensor:
+        """``A`` (m, K, R) with ``A_i A_i^T = c_i H_i``, row i's output Hessian.
+
+        Column ``j`` of row ``i`` is ``sqrt(c_i lambda_ij) Q_i[:, j]`` from the
+        eigendecomposition ``H_i = Q_i Lambda_i Q_i^T``; a softmax's null
+        vector of ones is dropped (``R = K - 1``).
+        """
+        with torch.no_grad():
+            lam, Q = torch.linalg.eigh(
+                self._output_hessian(self._scores(module, theta, X))
+            )
+        if self.criterion in ("ce", "nll") and lam.shape[1] > 1:
+            lam, Q = lam[:, 1:], Q[:, :, 1:]  # the null vector of ones
+        w = (lam.clamp_min(0.0) * c.unsqueeze(1)).sqrt()  # (m, R)
+        return Q * w.unsqueeze(1)
+
     def gauss_newton_factor(self, theta, X, y, c=None) -> torch.Tensor:
         """``V`` with ``V V^T = sum_i c_i J_i^T H_i J_i`` (:meth:`gauss_newton`).
 
@@ -872,14 +888,7 @@ class SkorchAdapter(NetStepMixin):
             plan = self._outer_plan(module)
             for sl in self._slices(X.shape[0]):
                 Xc = X[sl]
-                with torch.no_grad():
-                    lam, Q = torch.linalg.eigh(
-                        self._output_hessian(self._scores(module, theta, Xc))
-                    )
-                if self.criterion in ("ce", "nll") and lam.shape[1] > 1:
-                    lam, Q = lam[:, 1:], Q[:, :, 1:]  # the null vector of ones
-                w = (lam.clamp_min(0.0) * c[sl].unsqueeze(1)).sqrt()  # (m, R)
-                A = Q * w.unsqueeze(1)  # column j of row i: sqrt(w_ij) Q_i[:, j]
+                A = self._output_factor(module, theta, Xc, c[sl])
                 # J_i^T a_ij is the gradient of the row's scalar a_ij . s_i
                 blocks = [
                     self._row_gradients(
@@ -925,14 +934,7 @@ class SkorchAdapter(NetStepMixin):
             sums = {key: [0.0, 0.0] for key in layers}
             for sl in self._slices(X.shape[0]):
                 Xc = X[sl]
-                with torch.no_grad():
-                    lam, Q = torch.linalg.eigh(
-                        self._output_hessian(self._scores(module, theta, Xc))
-                    )
-                if self.criterion in ("ce", "nll") and lam.shape[1] > 1:
-                    lam, Q = lam[:, 1:], Q[:, :, 1:]
-                w = (lam.clamp_min(0.0) * c[sl].unsqueeze(1)).sqrt()
-                A = Q * w.unsqueeze(1)
+                A = self._output_factor(module, theta, Xc, c[sl])
                 for j in range(A.shape[2]):
                     found = self._linear_io(
                         module, plan, theta, Xc, A[:, :, j].contiguous(), _dot_rows

@@ -99,14 +99,17 @@ def sweep(data, cfg):
     t0 = time.process_time()
     kfac = Newton(curvature="kfac").prepare(a, theta, state_rows(a, data, state))
     seconds = time.process_time() - t0
-    for m in (1.0, 3.0):
-        op = KroneckerFactoredCurvature(
-            [layer for layer, *_ in kfac.layers_],
-            a.n_params,
-            penalty,
-            damping=kfac.damping * m,
-        )
-        solve(op, f"K-FAC, damping x{m:g} (preparation)", seconds)
+    for factored in (True, False):
+        for m in (1.0, 3.0):
+            op = KroneckerFactoredCurvature(
+                [layer for layer, *_ in kfac.layers_],
+                a.n_params,
+                penalty,
+                damping=kfac.damping * m,
+                factored_damping=factored,
+            )
+            how = "factored" if factored else "exact"
+            solve(op, f"K-FAC, {how} damping x{m:g} (preparation)", seconds)
     a.set_theta(clf.estimator_, theta)
     return forget, cur, rows
 

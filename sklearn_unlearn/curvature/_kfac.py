@@ -64,6 +64,14 @@ class KroneckerFactoredCurvature(TorchCurvatureOperator):
     floor : torch.Tensor of shape (p,)
         The weight-decay floor per parameter (its mean per layer is used).
     damping : float, default=0.0
+    factored_damping : bool, default=True
+        Damp each factor instead of their product (Martens & Grosse, 2015,
+        Sec. 6.3): ``(G + sqrt(d) pi I) (x) (A + sqrt(d) / pi I)`` with
+        ``pi^2`` the ratio of the factors' mean eigenvalues. It adds
+        ``sqrt(d) (l_G / pi + pi l_A)`` to every eigenvalue ``l_G l_A + d``,
+        more damping where one factor is large and the other small (the
+        directions the Kronecker product misjudges most). False damps the
+        product exactly by ``d``.
     notes : tuple of str, default=()
 
     Examples
@@ -74,7 +82,8 @@ class KroneckerFactoredCurvature(TorchCurvatureOperator):
     >>> G = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64)
     >>> A = torch.tensor([[1.0, 0.2], [0.2, 3.0]], dtype=torch.float64)
     >>> layer = KroneckerLayer(torch.tensor([0, 1]), torch.tensor([2, 3]), G, A)
-    >>> op = KroneckerFactoredCurvature([layer], 4, torch.zeros(4), damping=0.1)
+    >>> op = KroneckerFactoredCurvature([layer], 4, torch.zeros(4), damping=0.1,
+    ...                                 factored_damping=False)
     >>> M = torch.kron(G, A) + 0.1 * torch.eye(4, dtype=torch.float64)
     >>> b = torch.tensor([1.0, -1.0, 0.5, 2.0], dtype=torch.float64)
     >>> order = torch.tensor([0, 2, 1, 3])  # [W | b] row-major
@@ -86,7 +95,16 @@ class KroneckerFactoredCurvature(TorchCurvatureOperator):
 
     kind = "kfac"
 
-    def __init__(self, layers, n_params: int, floor, *, damping=0.0, notes=()):
+    def __init__(
+        self,
+        layers,
+        n_params: int,
+        floor,
+        *,
+        damping=0.0,
+        factored_damping: bool = True,
+        notes=(),
+    ):
         if not float(damping) >= 0.0:
             raise ValueError(f"damping must be >= 0, got {damping}.")
         self.damping = float(damping)
@@ -107,7 +125,14 @@ class KroneckerFactoredCurvature(TorchCurvatureOperator):
                 )
             lg, qg = torch.linalg.eigh(0.5 * (layer.G + layer.G.T))
             la, qa = torch.linalg.eigh(0.5 * (layer.A + layer.A.T))
-            scale = lg.clamp_min(0.0)[:, None] * la.clamp_min(0.0)[None, :] + d
+            lg, la = lg.clamp_min(0.0), la.clamp_min(0.0)
+            if factored_damping:  # (G + sqrt(d) pi I) (x) (A + sqrt(d) / pi I)
+                pi = float((lg.mean() / la.mean().clamp_min(1e-300)).sqrt())
+                pi = pi if pi > 0.0 else 1.0
+                lg, la = lg + d**0.5 * pi, la + d**0.5 / pi
+                scale = lg[:, None] * la[None, :]
+            else:
+                scale = lg[:, None] * la[None, :] + d
             self.layers_.append((layer, pos, qg, qa, scale))
         if not bool(covered.all()):
             raise ValueError("every parameter must belong to a layer.")

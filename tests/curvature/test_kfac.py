@@ -42,7 +42,9 @@ def test_solve_is_the_inverse_of_the_block_kronecker_matrix():
     l1 = KroneckerLayer(torch.arange(6), torch.arange(6, 8), _spd(2, 0), _spd(4, 1))
     l2 = KroneckerLayer(torch.arange(8, 10), None, _spd(1, 2), _spd(2, 3))
     floor = torch.tensor([0.5] * 8 + [0.2] * 2, dtype=torch.float64)
-    op = KroneckerFactoredCurvature([l1, l2], 10, floor, damping=0.1)
+    op = KroneckerFactoredCurvature(
+        [l1, l2], 10, floor, damping=0.1, factored_damping=False
+    )
     M = _dense([l1, l2], 10, floor + 0.1)
     B = torch.randn(10, 3, dtype=torch.float64)
     torch.testing.assert_close(op.solve(B), torch.linalg.solve(M, B))
@@ -114,3 +116,20 @@ def test_newton_kfac_step_uses_the_sampled_and_scaled_factors():
     with pytest.raises(ValueError, match="kfac"):
         kfac = Newton(damping=0.2, curvature="kfac", downdate=True)
         UnlearningClassifier(_net(3), method=kfac).fit(X, y).unlearn(X[:2], y[:2])
+
+
+def test_factored_damping_damps_each_factor():
+    G, A = _spd(2, 4), _spd(3, 5)
+    layer = KroneckerLayer(torch.arange(6), None, G, A)
+    op = KroneckerFactoredCurvature([layer], 6, torch.full((6,), 0.3), damping=0.2)
+    d = 0.5
+    pi = float(
+        (torch.linalg.eigvalsh(G).mean() / torch.linalg.eigvalsh(A).mean()).sqrt()
+    )
+    eye = torch.eye
+    M = torch.kron(
+        G + d**0.5 * pi * eye(2, dtype=torch.float64),
+        A + d**0.5 / pi * eye(3, dtype=torch.float64),
+    )
+    b = torch.randn(6, dtype=torch.float64)
+    torch.testing.assert_close(op.solve(b), torch.linalg.solve(M, b))

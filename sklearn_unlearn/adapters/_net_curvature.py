@@ -1,14 +1,14 @@
 """A net's inverse curvature, prepared once at fit (``SkorchAdapter``'s side).
 
 The damped Gauss-Newton matrix (or exact Hessian) of a skorch net's training
-objective for :class:`~sklearn_unlearn.specs.Newton` (and the specs that
-reuse its curvature: PUMA, OracleMatching, inspection), kept in the form its
-size allows (exact dual form, dense inverse, low rank plus floor, CG or
-LiSSA); the empirical Fisher of :class:`~sklearn_unlearn.specs.SSSE`; and
-the largest eigenvalue that :class:`~sklearn_unlearn.specs.FirstOrder`'s
-step size needs. ``spec`` is the method whose hyperparameters choose the form
-(``curvature``, ``matrix``, ``damping``, ``rank``, ...). Everything stays in
-torch on the net's device.
+objective for :class:`~sklearn_unlearn.methods.Newton` (and the methods
+that reuse its curvature: PUMA, OracleMatching, inspection), kept in the form
+its size allows (exact dual form, low rank plus diagonal, K-FAC, dense
+inverse, CG or LiSSA); the empirical Fisher of
+:class:`~sklearn_unlearn.methods.SSSE`; and the largest eigenvalue that
+:class:`~sklearn_unlearn.methods.FirstOrder`'s step size needs. ``spec`` is
+the method whose hyperparameters choose the form (``curvature``, ``matrix``,
+``damping``, ``rank``, ...). Everything stays in torch on the net's device.
 """
 
 from __future__ import annotations

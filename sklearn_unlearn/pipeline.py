@@ -25,6 +25,13 @@ from .utils._validation import check_forget_mask
 __all__ = ["UnlearnPipeline", "make_pipeline"]
 
 
+def _needs_retained_rows(model) -> bool:
+    """Whether the fitted ``model``'s requests need the rows that remain."""
+    needs = getattr(model, "_needs_retain", None)
+    method = getattr(model, "method_", None)
+    return bool(needs is not None and method is not None and needs(method))
+
+
 def _final_estimator_has(attr):
     def check(self):
         return hasattr(self._final_estimator, attr)
@@ -174,10 +181,18 @@ class UnlearnPipeline(UpdateFrontDoorsMixin, Pipeline):
         self.preprocessing_notes_ = []
         self._preprocessing_warned = False
         if forget is not None and forget.any():
+            retain = {}
+            if _needs_retained_rows(self._final_estimator):
+                retain = dict(
+                    X_retain=_safe_indexing(X, ~forget),
+                    y_retain=_safe_indexing(y, ~forget),
+                    sample_weight_retain=None if weights is None else weights[~forget],
+                )
             self.unlearn(
                 _safe_indexing(X, forget),
                 _safe_indexing(y, forget),
                 None if weights is None else weights[forget],
+                **retain,
             )
         return self
 

@@ -495,3 +495,19 @@ def test_estimator_wrapping_pipeline_relabel_and_warning(credit):
     clf.fit(X, y)  # a new fit warns again
     with pytest.warns(PreprocessingStateWarning):
         clf.unlearn(X[:5], y[:5])
+
+
+def test_retrain_forgets_through_fit_forget(credit):
+    """``Retrain`` takes the rows that remain from the ``forget`` mask itself."""
+    X, y, num, cat = credit
+    gone = mask(len(y), 40)
+    model = UnlearningClassifier(LogisticRegression(), method="retrain")
+    pipe = make_pipeline(columns(num, cat), model).fit(X, y, forget=gone)
+    refit = make_pipeline(
+        columns(num, cat), UnlearningClassifier(LogisticRegression())
+    ).fit(X[~gone], y[~gone])
+    np.testing.assert_allclose(
+        pipe.predict_proba(X), refit.predict_proba(X), rtol=1e-6, atol=1e-8
+    )
+    assert pipe[-1].ledger_[-1].n_removed == 40
+    assert pipe[-1].ledger_[-1].method == "Retrain"

@@ -11,7 +11,6 @@ oracles with the same ``random_state`` therefore pair up by index.
 
 from __future__ import annotations
 
-import inspect
 import sys
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from ._parallel import parallel_map
 __all__ = [
     "EnsemblePlan",
     "accepts_forget",
+    "method_param",
     "ensemble_plan",
     "fit_oracles",
     "fit_unlearned",
@@ -131,21 +131,44 @@ def ensemble_plan(
 
 
 def accepts_forget(estimator) -> bool:
-    """Whether ``estimator.fit`` takes a ``forget`` mask (an unlearning estimator).
+    """Whether ``estimator`` can forget: ``fit(..., forget=mask)`` then unlearns.
+
+    The library's unlearning estimators (``UnlearningClassifier``,
+    ``UnlearningRegressor``, ``SISAClassifier``) and its ``UnlearnPipeline``
+    all have ``unlearn`` and honour ``forget`` at fit; a scikit-learn model or
+    a plain ``Pipeline`` has neither.
 
     Examples
     --------
     >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.preprocessing import StandardScaler
     >>> from sklearn_unlearn import UnlearningClassifier
     >>> from sklearn_unlearn.metrics import accepts_forget
+    >>> from sklearn_unlearn.pipeline import make_pipeline
     >>> accepts_forget(LogisticRegression()), accepts_forget(
     ...     UnlearningClassifier(LogisticRegression()))
     (False, True)
+    >>> accepts_forget(make_pipeline(StandardScaler(),
+    ...                              UnlearningClassifier(LogisticRegression())))
+    True
     """
-    try:
-        return "forget" in inspect.signature(estimator.fit).parameters
-    except (TypeError, ValueError):  # pragma: no cover - builtins
-        return False
+    return callable(getattr(estimator, "unlearn", None))
+
+
+def method_param(estimator) -> str | None:
+    """The parameter that sets ``estimator``'s unlearning method, if any.
+
+    ``"method"`` for an unlearning estimator, ``"<last step>__method"`` for
+    a pipeline ending in one, None otherwise.
+    """
+    if "method" in estimator.get_params(deep=False):
+        return "method"
+    steps = getattr(estimator, "steps", None)
+    if steps:
+        name = f"{steps[-1][0]}__method"
+        if name in estimator.get_params(deep=True):
+            return name
+    return None
 
 
 def _seeded(estimator, seed):

@@ -358,6 +358,9 @@ def unlearning_report(
 
 def _ledger_columns(model) -> dict:
     ledger = getattr(model, "ledger_", None)
+    steps = getattr(model, "steps", None)
+    if ledger is None and steps:  # a pipeline: its model keeps the ledger
+        ledger = getattr(steps[-1][1], "ledger_", None)
     if ledger is None or not len(ledger):
         return {"method": "none", "update_s": np.nan, "n_removed": 0}
     last = ledger[-1]

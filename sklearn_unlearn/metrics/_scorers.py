@@ -36,7 +36,13 @@ from sklearn.utils.validation import _num_samples
 
 from ..model_selection._registry import lookup_split, merge_splits, snapshot_splits
 from ._distance import retrain_distance
-from ._ensembles import _fit_member, accepts_forget, fit_oracles, fit_unlearned
+from ._ensembles import (
+    _fit_member,
+    accepts_forget,
+    fit_oracles,
+    fit_unlearned,
+    method_param,
+)
 from ._klom import klom_from_margins
 from ._lira import LiRA, ULiRA
 from ._margins import margins
@@ -131,8 +137,9 @@ def _plain_recipe(estimator):
     share reference models.
     """
     est = clone(estimator)
-    if accepts_forget(est) and "method" in est.get_params(deep=False):
-        est.set_params(method="retrain")
+    param = method_param(est) if accepts_forget(est) else None
+    if param is not None:
+        est.set_params(**{param: "retrain"})
     return est
 
 

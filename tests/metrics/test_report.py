@@ -222,3 +222,45 @@ def test_bad_input(setup, kwargs, error, match):
     args.update(kwargs)
     with pytest.raises(error, match=match):
         unlearning_report(**args)
+
+
+def test_the_pipeline_path_unlearns_and_reports_what_it_did():
+    """A DataFrame through ``make_pipeline``: the tools unlearn and say so."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from sklearn_unlearn.datasets import load_german_credit
+    from sklearn_unlearn.metrics import accepts_forget
+    from sklearn_unlearn.metrics._scorers import _plain_recipe
+    from sklearn_unlearn.pipeline import make_pipeline
+
+    X, y = load_german_credit(return_X_y=True, as_frame=True)
+    y = np.asarray(y)
+    num = X.select_dtypes("number").columns.tolist()
+    cat = X.select_dtypes("category").columns.tolist()
+    pipe = make_pipeline(
+        make_column_transformer(
+            (StandardScaler(), num), (OneHotEncoder(handle_unknown="ignore"), cat)
+        ),
+        UnlearningClassifier(LogisticRegression(), method="newton"),
+    )
+    assert accepts_forget(pipe)
+    recipe = _plain_recipe(pipe)
+    assert recipe.get_params()["unlearningclassifier__method"] == "retrain"
+    forget = np.arange(len(y)) < 30
+    members = fit_unlearned(pipe, X, y, forget, n_models=2, progress=False)
+    for member in members:
+        assert member[-1].ledger_[-1].operation == "unlearn"
+        assert member[-1].ledger_[-1].n_removed == 30
+    test = np.arange(len(y)) >= 900
+    report = unlearning_report(
+        {"newton": member},
+        X[forget],
+        y[forget],
+        X[test],
+        y[test],
+        attacks=(),
+    )
+    assert report.loc["newton", "method"] == "Newton"
+    assert report.loc["newton", "n_removed"] == 30
+    assert report.loc["newton", "update_s"] > 0

@@ -14,9 +14,22 @@ from ._parallel import parallel_map
 __all__ = ["ShadowModelAttack"]
 
 
-def _sorted_proba(model, X) -> np.ndarray:
+def _attack_features(model, X, y, classes) -> np.ndarray:
+    """The unsorted probability vector and the row's loss ``-log p_y``.
+
+    Sorting the vector (Shokri et al.'s original features) hides whether the
+    prediction was right; the loss of the true class is the strongest single
+    membership signal (the loss-threshold attack's), so the attack model sees
+    it too.
+    """
     P = np.asarray(model.predict_proba(X), dtype=np.float64)
-    return -np.sort(-P, axis=1)  # descending
+    classes = np.asarray(getattr(model, "classes_", classes))
+    idx = np.searchsorted(classes, y)
+    idx = np.clip(idx, 0, len(classes) - 1)
+    p_true = P[np.arange(len(P)), idx]
+    p_true = np.where(classes[idx] == y, p_true, 0.0)  # a label never predicted
+    loss = -np.log(np.clip(p_true, 1e-12, 1.0))
+    return np.column_stack([P, loss])
 
 
 class ShadowModelAttack(MembershipAttack):
@@ -26,8 +39,9 @@ class ShadowModelAttack(MembershipAttack):
     trained like the target (clones of the estimator) on disjoint parts of
     the attacker's data; each part is halved into the shadow's training rows
     ("in") and rows it never sees ("out"). For every class, an attack MLP
-    with hidden layers 128 and 64 learns from the shadows' sorted
-    probability vectors whether a row was "in". A target's row is scored by
+    with hidden layers 128 and 64 learns from the shadows' probability
+    vectors (unsorted, so that they keep whether the prediction was right)
+    and the row's loss whether a row was "in". A target's row is scored by
     the attack model of its true class. Shadows train in parallel through
     joblib.
 
@@ -139,9 +153,11 @@ class ShadowModelAttack(MembershipAttack):
             desc="shadow models",
         )
         feats, labels, cls = [], [], []
+        self.classes_ = np.unique(y)
         for shadow, (inn, out) in zip(shadows, parts, strict=True):
             for rows, is_in in ((inn, True), (out, False)):
-                feats.append(_sorted_proba(shadow, _safe_indexing(X, rows)))
+                Xr = _safe_indexing(X, rows)
+                feats.append(_attack_features(shadow, Xr, y[rows], self.classes_))
                 labels.append(np.full(len(rows), is_in))
                 cls.append(y[rows])
         F, L, C = np.concatenate(feats), np.concatenate(labels), np.concatenate(cls)
@@ -163,7 +179,7 @@ class ShadowModelAttack(MembershipAttack):
             mask = C == c
             if len(np.unique(L[mask])) == 2:
                 self.attack_models_[c] = fit_attack(mask)
-        self.n_classes_ = F.shape[1]
+        self.n_classes_ = F.shape[1] - 1
         self.threshold_ = 0.5
         return self
 
@@ -182,11 +198,11 @@ class ShadowModelAttack(MembershipAttack):
         """
         self._check_fitted("attack_models_")
         y = np.asarray(y)
-        F = _sorted_proba(model, X)
-        if F.shape[1] != self.n_classes_:
+        F = _attack_features(model, X, y, self.classes_)
+        if F.shape[1] - 1 != self.n_classes_:
             raise ValueError(
-                f"the model predicts {F.shape[1]} classes; the shadows predicted "
-                f"{self.n_classes_}."
+                f"the model predicts {F.shape[1] - 1} classes; the shadows "
+                f"predicted {self.n_classes_}."
             )
         out = np.empty(len(y))
         for c in np.unique(y):

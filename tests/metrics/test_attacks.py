@@ -140,3 +140,18 @@ def test_shadow_model_attack_default_is_per_class_mlp(overfit_data, overfit_lr):
     mlp = attack.attack_models_[None]
     assert mlp.hidden_layer_sizes == (128, 64)
     assert attack.score_samples(overfit_lr.fit(X, y), X[:5], y[:5]).shape == (5,)
+
+
+def test_shadow_attack_features_keep_whether_the_prediction_was_right():
+    """Two rows with the same sorted probabilities, one right and one wrong."""
+    from sklearn_unlearn.metrics._shadow_attack import _attack_features
+
+    class Fixed:
+        classes_ = np.array([0, 1])
+
+        def predict_proba(self, X):
+            return np.array([[0.9, 0.1], [0.1, 0.9]])
+
+    F = _attack_features(Fixed(), np.zeros((2, 1)), np.array([0, 0]), None)
+    np.testing.assert_allclose(F[:, :2], [[0.9, 0.1], [0.1, 0.9]])
+    np.testing.assert_allclose(F[:, 2], -np.log([0.9, 0.1]))

@@ -474,7 +474,7 @@ def mislabel(datasets, seeds, budgets=(0.1, 0.2, 0.3), epochs=50):
             for b in budgets:
                 k = int(round(b * len(y)))
                 t0 = time.perf_counter()
-                S = find_mislabeled(clf, X, y, k)
+                S = find_mislabeled(clf, X, y, k, rank="influence")
                 secs.setdefault("PUMA Alg. 2", []).append(time.perf_counter() - t0)
                 found.setdefault(("PUMA Alg. 2", b), []).append(
                     np.isin(S, flipped).sum() / len(flipped)

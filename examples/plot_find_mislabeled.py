@@ -43,11 +43,15 @@ print("accuracy, noisy labels:", round(clf.score(X_train, y_train), 3))
 # ``influence_scores`` gives each row's first-order effect on the training
 # log loss if it were deleted: negative means the row hurts.
 psi = influence_scores(clf, X_train, y_noisy)
-suspects = find_mislabeled(clf, X_train, y_noisy, k=len(flipped))
+suspects = find_mislabeled(clf, X_train, y_noisy, k=len(flipped), rank="influence")
 hits = is_flipped[suspects].sum()
 print(
     f"{len(suspects)} suspects, {hits} of them flipped ({len(flipped)} flipped in all)"
 )
+# Without a validation set the default ranks rows by their loss instead,
+# which finds more flips when the model fits them confidently wrong.
+by_loss = find_mislabeled(clf, X_train, y_noisy, k=len(flipped))
+print(f"by loss: {is_flipped[by_loss].sum()} of {len(by_loss)} flipped")
 
 # %%
 # Repair the confirmed rows with ``relabel``

@@ -13,7 +13,7 @@ from ..methods._base import Rows
 from ..methods._puma import criterion_direction, influence
 from ..methods._puma_criteria import resolve_criteria
 from ..methods._puma_lambda import solve_reweighting
-from ._influence import confidence, fitted_parts
+from ._influence import confidence, fitted_parts, self_influence
 
 __all__ = ["calibration_triage", "find_mislabeled"]
 
@@ -44,38 +44,79 @@ def _candidate_sets(psi, conf, k):
     return L_if, order[:k], order[-k:]
 
 
-def find_mislabeled(
-    estimator, X, y, k, *, criterion="log_loss", validation=None
-) -> np.ndarray:
-    """Rows likely mislabelled: PUMA's Algorithm 2.
+def _row_losses(estimator, X, y) -> np.ndarray:
+    """Each row's loss under the fitted model: ``-log p(y_i | x_i)``."""
+    if not hasattr(estimator, "predict_proba"):
+        raise TypeError(
+            f"rank='loss' needs class probabilities; {type(estimator).__name__} "
+            "has no predict_proba."
+        )
+    P = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+    classes = np.asarray(estimator.classes_)
+    y = np.asarray(y)
+    if len(y) != len(P):
+        raise ValueError(f"X has {len(P)} rows but y has {len(y)} entries.")
+    idx = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+    if np.any(classes[idx] != y):
+        unseen = np.unique(y[classes[idx] != y]).tolist()
+        raise ValueError(f"y contains labels {unseen} the model never saw.")
+    return -np.log(np.clip(P[np.arange(len(y)), idx], 1e-300, 1.0))
 
-    Rows are ranked by their influence ``psi`` on the criterion (see
-    :func:`influence_scores`; the most negative are those whose deletion
-    helps most). Of the ``k`` most harmful rows, those among the ``k`` least
-    and the ``k`` most confident predictions are dropped: rows near the
-    decision boundary are often merely noisy. The confidence is the top-label
-    probability ``max_k p(k | x)`` (the paper writes ``p(y_i | x_i)``; its
-    Algorithm 3 and its text, "points close to the decision boundary", read
-    as prediction confidence). If the remaining rows are on average less
-    harmful than the harmful low-confidence ones, nothing is returned.
+
+def find_mislabeled(
+    estimator, X, y, k, *, criterion="log_loss", validation=None, rank="auto"
+) -> np.ndarray:
+    """Rows likely mislabelled, most suspect first.
+
+    Three rankings (``rank``):
+
+    * ``"influence"``: PUMA's Algorithm 2. Rows are ranked by their
+      influence ``psi`` on the criterion (see :func:`influence_scores`; the
+      most negative are those whose deletion helps most). Of the ``k`` most
+      harmful rows, those among the ``k`` least and the ``k`` most confident
+      predictions are dropped: rows near the decision boundary are often
+      merely noisy. The confidence is the top-label probability
+      ``max_k p(k | x)`` (the paper writes ``p(y_i | x_i)``; its Algorithm 3
+      and its text, "points close to the decision boundary", read as
+      prediction confidence). If the remaining rows are on average less
+      harmful than the harmful low-confidence ones, nothing is returned.
+    * ``"self_influence"``: the ``k`` rows of largest self-influence
+      ``g_i^T H^{-1} g_i`` (:func:`self_influence`).
+    * ``"loss"``: the ``k`` rows of largest loss ``-log p(y_i | x_i)``; any
+      classifier with ``predict_proba``, pipelines included.
+
+    ``"auto"`` (the default) is ``"influence"`` when ``validation`` is given
+    (the criterion then measures clean held-out rows) and ``"loss"``
+    otherwise. Measured on logistic regression with 10% of the labels
+    flipped, ``k`` = 20% of the rows: the share of the flips found was 0.61 /
+    0.83 by loss (German credit / 5,000 Adult rows), 0.57 / 0.75 by
+    self-influence and 0.19 / 0.00 by Algorithm 2 on the training loss, whose
+    confidence filter drops the confidently wrong rows that flips produce.
 
     Parameters
     ----------
-    estimator : fitted UnlearningClassifier (linear model or net) or LogisticRegression
+    estimator : fitted classifier
+        An UnlearningClassifier (linear model or net) or a LogisticRegression
+        for every ``rank``; any classifier with ``predict_proba`` (an
+        ``UnlearnPipeline`` too) for ``rank="loss"``.
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
         The training rows.
     y : array-like of shape (n_samples,)
         Their (possibly corrupted) labels.
     k : int
-        Number of harmful rows to examine.
+        Number of rows to examine.
     criterion : str or callable, default="log_loss"
+        The criterion of ``rank="influence"``.
     validation : tuple (X_val, y_val), default=None
-        Rows on which the criterion is measured; by default ``(X, y)``.
+        Rows on which ``rank="influence"`` measures the criterion; by
+        default ``(X, y)``.
+    rank : {"auto", "influence", "self_influence", "loss"}, default="auto"
 
     Returns
     -------
     ndarray of int
-        Indices of the suspected rows, most harmful first (at most ``k``).
+        Positions of the suspected rows in ``X``, most suspect first (at most
+        ``k``).
 
     Examples
     --------
@@ -88,9 +129,27 @@ def find_mislabeled(
     >>> y_noisy[:15] = 1 - y_noisy[:15]
     >>> lr = LogisticRegression().fit(X, y_noisy)
     >>> found = find_mislabeled(lr, X, y_noisy, k=30)
-    >>> len(found), int(np.isin(found, np.arange(15)).sum())  # 11 of 15 flipped
+    >>> len(found), int(np.isin(found, np.arange(15)).sum())  # all 15 flipped
+    (30, 15)
+    >>> found = find_mislabeled(lr, X, y_noisy, k=30, rank="influence")
+    >>> len(found), int(np.isin(found, np.arange(15)).sum())  # Algorithm 2
     (18, 11)
     """
+    if rank not in ("auto", "influence", "self_influence", "loss"):
+        raise ValueError(
+            "rank must be 'auto', 'influence', 'self_influence' or 'loss'; got "
+            f"{rank!r}."
+        )
+    if rank == "auto":
+        rank = "loss" if validation is None else "influence"
+    if rank == "loss":
+        losses = _row_losses(estimator, X, y)
+        k = _check_k(k, len(losses))
+        return np.argsort(-losses, kind="stable")[:k]
+    if rank == "self_influence":
+        scores = self_influence(estimator, X, y)
+        k = _check_k(k, len(scores))
+        return np.argsort(-scores, kind="stable")[:k]
     parts = fitted_parts(estimator, X, y)
     k = _check_k(k, parts.rows.n)
     psi, _ = _scores(parts, criterion, validation, estimator)

@@ -40,7 +40,7 @@ def test_find_mislabeled_is_algorithm_2(k):
     X, y = _noisy()
     lr = LogisticRegression().fit(X, y)
     np.testing.assert_array_equal(
-        find_mislabeled(lr, X, y, k), _algorithm_2(lr, X, y, k)
+        find_mislabeled(lr, X, y, k, rank="influence"), _algorithm_2(lr, X, y, k)
     )
 
 
@@ -111,7 +111,54 @@ def test_bad_input():
     with pytest.raises(ValueError, match="eta"):
         calibration_triage(lr, X, y, 10, eta=-1.0)
     with pytest.raises(ValueError, match="one scalar criterion"):
-        find_mislabeled(lr, X, y, 10, criterion=["log_loss", "brier"])
+        find_mislabeled(lr, X, y, 10, criterion=["log_loss", "brier"], rank="influence")
     ridge = Ridge().fit(X, y.astype(float))
     with pytest.raises(TypeError, match="class probabilities"):
-        find_mislabeled(ridge, X, y.astype(float), 10, criterion="squared_error")
+        find_mislabeled(
+            ridge, X, y.astype(float), 10, criterion="squared_error", rank="influence"
+        )
+    with pytest.raises(TypeError, match="class probabilities"):
+        find_mislabeled(ridge, X, y.astype(float), 10)
+    with pytest.raises(ValueError, match="rank must be"):
+        find_mislabeled(lr, X, y, 10, rank="margin")
+    with pytest.raises(ValueError, match="never saw"):
+        find_mislabeled(lr, X, np.where(y == 1, 7, y), 10)
+
+
+@pytest.mark.parametrize("rank", ["loss", "self_influence"])
+def test_the_plain_rankings_are_what_they_say(rank):
+    from sklearn_unlearn.inspection import self_influence
+
+    X, y = _noisy()
+    lr = LogisticRegression().fit(X, y)
+    found = find_mislabeled(lr, X, y, 40, rank=rank)
+    if rank == "loss":
+        score = -np.log(lr.predict_proba(X)[np.arange(len(y)), y])
+    else:
+        score = self_influence(lr, X, y)
+    np.testing.assert_array_equal(found, np.argsort(-score, kind="stable")[:40])
+
+
+def test_default_finds_flips_on_a_pipeline_over_a_dataframe():
+    """The default ranking takes the pipeline path users take."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from sklearn_unlearn.datasets import load_german_credit
+    from sklearn_unlearn.pipeline import make_pipeline
+
+    X, y = load_german_credit(return_X_y=True, as_frame=True)
+    y = np.asarray(y).copy()
+    flipped = np.random.default_rng(0).choice(len(y), 100, replace=False)
+    y[flipped] = 1 - y[flipped]
+    num = X.select_dtypes("number").columns.tolist()
+    cat = X.select_dtypes("category").columns.tolist()
+    pipe = make_pipeline(
+        make_column_transformer(
+            (StandardScaler(), num), (OneHotEncoder(handle_unknown="ignore"), cat)
+        ),
+        UnlearningClassifier(LogisticRegression()),
+    ).fit(X, y)
+    found = find_mislabeled(pipe, X, y, k=200)
+    share = np.isin(found, flipped).mean()
+    assert share > 2 * 0.1  # random rows are flipped 10% of the time

@@ -63,7 +63,8 @@ param_grid = [
 ]
 scoring = {
     "distance": make_retrain_distance_scorer("mean_kl"),  # -KL to retrained
-    "membership": make_membership_scorer(LossAttack()),  # 1 = attack blind
+    # -|AUC - AUC on the retrained model|: 0 = the attack sees a retrain
+    "membership": make_membership_scorer(LossAttack()),
     "accuracy": make_utility_scorer("accuracy"),
 }
 search = GridSearchCV(
@@ -105,7 +106,7 @@ ax1.set(
 ax2.set(
     xscale="log",
     xlabel="eta (PUMA) / epsilon (SSSE)",
-    ylabel="membership score (1: attack blind)",
+    ylabel="membership score (0: as a retrain)",
 )
 ax1.legend()
 fig.tight_layout()

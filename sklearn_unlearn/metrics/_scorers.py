@@ -378,29 +378,33 @@ class _MembershipScorer(_ForgetScorer):
         return -abs(raw(summary) - raw(ref_summary))
 
 
-def make_membership_scorer(attack, metric: str = "roc_auc", target: str = "chance"):
-    """A scorer rewarding models whose forgotten rows look like held-out rows.
+def make_membership_scorer(attack, metric: str = "roc_auc", target: str = "retrain"):
+    """A scorer rewarding models an attack cannot tell from a retrained one.
 
     On a :class:`~sklearn_unlearn.model_selection.ForgetSplit` test fold the
     attack scores every row; forgotten rows are the members, held-out rows
-    the non-members. The score is ``1 - 2|AUC - 0.5|`` (``"roc_auc"``),
-    ``1 - 2|BA - 0.5|`` (``"balanced_accuracy"``) or ``level - TPR`` at a
-    false-positive-rate level (``"tpr_at_1pct_fpr"``,
-    ``"tpr_at_0.1pct_fpr"``): 1 (or 0) when the attack cannot tell them
-    apart. Attacks that need shadow models and are not fitted yet are fitted
-    once per split from the split's data (ShadowModelAttack: the fold's
+    the non-members, and ``m`` is the attack's figure: the AUC
+    (``"roc_auc"``), the balanced accuracy (``"balanced_accuracy"``) or the
+    TPR at a false-positive-rate level (``"tpr_at_1pct_fpr"``,
+    ``"tpr_at_0.1pct_fpr"``).
+
+    By default (``target="retrain"``) the score is ``-|m - m_ref|``, the
+    distance of ``m`` from the same figure on the model retrained without
+    the forgotten rows (fitted once per split, shared by all candidates):
+    the yardstick of unlearning is "indistinguishable from retraining". When
+    the forgotten rows are not a random sample (e.g. whole clusters) a
+    retrained model tells them apart from held-out rows too, and closeness
+    to chance would reward a model that forgot nothing. ``target="chance"``
+    scores ``1 - 2|AUC - 0.5|``, ``1 - 2|BA - 0.5|`` or ``level - TPR``
+    instead: 1 (or 0) when the attack cannot tell members from held-out
+    rows; it needs no retrained model and works outside a search.
+
+    Attacks that need shadow models and are not fitted yet are fitted once
+    per split from the split's data (ShadowModelAttack: the fold's
     retained rows; LiRA: all rows); U-LiRA's unlearned shadows follow each
     candidate, its oracles are shared. In a search with ``n_jobs > 1``
     (joblib's ``loky`` or ``threading`` backend) this happens once per split
     in each worker process.
-
-    With ``target="retrain"`` the score is instead ``-|m - m_ref|``, the
-    distance of the attack's figure ``m`` (the raw AUC, balanced accuracy or
-    TPR) from the same figure on the model retrained without the forgotten
-    rows (fitted once per split, shared by all candidates). Prefer it when
-    the forgotten rows are not a random sample (e.g. whole clusters): a
-    retrained model then tells them apart from held-out rows too, so "as if
-    never trained on them" is not chance level.
 
     Parameters
     ----------
@@ -409,7 +413,7 @@ def make_membership_scorer(attack, metric: str = "roc_auc", target: str = "chanc
         :class:`ULiRA`.
     metric : {"roc_auc", "balanced_accuracy", "tpr_at_1pct_fpr", \
 "tpr_at_0.1pct_fpr"}, default="roc_auc"
-    target : {"chance", "retrain"}, default="chance"
+    target : {"retrain", "chance"}, default="retrain"
         What the attack's figure is compared with.
 
     Returns
@@ -425,7 +429,7 @@ def make_membership_scorer(attack, metric: str = "roc_auc", target: str = "chanc
     >>> from sklearn_unlearn.metrics import LossAttack, make_membership_scorer
     >>> X, y = make_classification(n_samples=100, random_state=0)
     >>> clf = LogisticRegression().fit(X[50:], y[50:])  # never saw X[:50]
-    >>> scorer = make_membership_scorer(LossAttack())
+    >>> scorer = make_membership_scorer(LossAttack(), target="chance")
     >>> 0.6 < scorer(clf, X[:50], y[:50], forget=np.arange(50) < 25) <= 1
     True
     """

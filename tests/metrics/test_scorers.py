@@ -122,8 +122,10 @@ def test_retrain_is_perfect_and_doing_nothing_is_not(routing, data):
 def test_shadow_scorers_in_search(routing, data):
     X, y, forget = data
     clf = UnlearningClassifier(LogisticRegression(), method=methods.Newton())
-    lira = make_membership_scorer(LiRA(n_shadow=4, progress=False))
-    ulira = make_membership_scorer(ULiRA(n_shadow=4, progress=False), "tpr_at_1pct_fpr")
+    lira = make_membership_scorer(LiRA(n_shadow=4, progress=False), target="chance")
+    ulira = make_membership_scorer(
+        ULiRA(n_shadow=4, progress=False), "tpr_at_1pct_fpr", target="chance"
+    )
     s = GridSearchCV(
         clf,
         {"method__damping": [0.0, 1e-2]},
@@ -278,7 +280,8 @@ def test_only_loky_pickles_carry_the_rows(routing, data):
     assert row in bytes(loky_dumps(scorer))
     # a scorer that never looks the split up does not carry it either
     assert row not in bytes(loky_dumps(make_utility_scorer()))
-    assert row not in bytes(loky_dumps(make_membership_scorer(LossAttack())))
+    chance = make_membership_scorer(LossAttack(), target="chance")
+    assert row not in bytes(loky_dumps(chance))
 
 
 def test_copies_in_one_process_share_the_reference_models(routing, data):

@@ -13,34 +13,26 @@ Usage::
 
 from __future__ import annotations
 
-import numpy as np
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+import sys
+from pathlib import Path
 
-from sklearn_unlearn import UnlearningClassifier
-from sklearn_unlearn.datasets import load_adult, load_german_credit
-from sklearn_unlearn.inspection import find_mislabeled
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _tabular import categorical_as_object, column_encoder  # noqa: E402
+
+from sklearn_unlearn import UnlearningClassifier  # noqa: E402
+from sklearn_unlearn.datasets import load_adult, load_german_credit  # noqa: E402
+from sklearn_unlearn.inspection import find_mislabeled  # noqa: E402
 
 RANKS = ("loss", "self_influence", "influence", "auto")
 
 
 def encoded(bunch):
-    """One-hot categoricals (missing as a category), standardised numerics."""
-    categorical = make_pipeline(
-        SimpleImputer(strategy="constant", fill_value="missing"),
-        OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-    )
-    ct = ColumnTransformer(
-        [
-            ("cat", categorical, bunch.categorical_features),
-            ("num", StandardScaler(), bunch.numerical_features),
-        ]
-    )
-    X = bunch.data.astype({c: object for c in bunch.categorical_features})
-    return ct.fit_transform(X), np.asarray(bunch.target)
+    """The table through the benchmarks' column encoder, and its labels."""
+    X = column_encoder(bunch).fit_transform(categorical_as_object(bunch))
+    return X, np.asarray(bunch.target)
 
 
 def main():

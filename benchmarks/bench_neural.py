@@ -96,13 +96,13 @@ import numpy as np
 import sklearn
 import skorch
 import torch
+from _tabular import categorical_as_object, column_encoder
 from sklearn.base import clone
 from sklearn.cluster import KMeans
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import make_classification
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from skorch import NeuralNetClassifier
 from threadpoolctl import threadpool_limits
@@ -185,17 +185,8 @@ def as_dataset(name, Xtr, ytr, Xte, yte):
 def adult(n_train, seed):
     """Adult: train on ``adult.data`` (or ``n_train`` of its rows), test on the rest."""
     b = load_adult(as_frame=True)
-    categorical = make_pipeline(
-        SimpleImputer(strategy="constant", fill_value="missing"),
-        OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-    )
-    ct = ColumnTransformer(
-        [
-            ("cat", categorical, b.categorical_features),
-            ("num", StandardScaler(), b.numerical_features),
-        ]
-    )
-    X = b.data.astype({c: object for c in b.categorical_features})
+    ct = column_encoder(b)
+    X = categorical_as_object(b)
     y = np.asarray(b.target)
     train = np.arange(ADULT_TRAIN_ROWS)
     if n_train is not None and n_train < len(train):

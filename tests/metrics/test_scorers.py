@@ -373,3 +373,51 @@ def test_klom_scorer_bins(routing):
     for bad in (0, 2.5, "sturges", True):
         with pytest.raises(ValueError, match="n_bins must be 'auto' or an integer"):
             make_klom_scorer(n_bins=bad)
+
+
+def test_klom_ranks_candidates_behind_a_pipeline_over_a_dataframe(routing):
+    """The README's path: a DataFrame through ``make_pipeline``, searched."""
+    import warnings
+
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from sklearn_unlearn.datasets import load_german_credit
+    from sklearn_unlearn.model_selection import sample_forget_mask
+    from sklearn_unlearn.pipeline import make_pipeline
+
+    X, y = load_german_credit(return_X_y=True, as_frame=True)
+    y = np.asarray(y)
+    num = X.select_dtypes("number").columns.tolist()
+    cat = X.select_dtypes("category").columns.tolist()
+    pipe = make_pipeline(
+        make_column_transformer(
+            (StandardScaler(), num), (OneHotEncoder(handle_unknown="ignore"), cat)
+        ),
+        UnlearningClassifier(LogisticRegression()),
+    )
+    Z = StandardScaler().fit_transform(X[num])
+    forget = sample_forget_mask(y, 0.05, strategy="cluster", X=Z, random_state=0)
+    grid = {
+        "unlearningclassifier__method": [
+            "retrain",
+            methods.Newton(),
+            methods.FirstOrder(tau=1e-6),  # nearly does nothing
+        ]
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the encoder keeps forgotten categories
+        search = GridSearchCV(
+            pipe,
+            grid,
+            cv=ForgetSplit(2, random_state=0),
+            scoring={
+                "klom": make_klom_scorer(n_models=4),
+                "mia": make_membership_scorer(LossAttack()),
+            },
+            refit=False,
+        ).fit(X, y, forget=forget)
+    klom = search.cv_results_["mean_test_klom"]
+    assert np.all(np.isfinite(klom))
+    assert np.all(np.isfinite(search.cv_results_["mean_test_mia"]))
+    assert klom[0] >= klom[1] > klom[2]  # Retrain >= Newton > nearly nothing

@@ -33,3 +33,31 @@ def batch_replay():
             self.batches_.append((X, y, delta))
 
     return BatchReplay
+
+
+@pytest.fixture
+def credit_frame_pipeline():
+    """German credit as a DataFrame and a factory of the README's pipeline.
+
+    Returns ``(X, y, make)``: ``make(model)`` is
+    ``sklearn_unlearn.pipeline.make_pipeline(scaler + one-hot, model)``, the
+    path a DataFrame user takes; ``y`` is a NumPy array.
+    """
+    import numpy as np
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from sklearn_unlearn.datasets import load_german_credit
+    from sklearn_unlearn.pipeline import make_pipeline
+
+    X, y = load_german_credit(return_X_y=True, as_frame=True)
+    num = X.select_dtypes("number").columns.tolist()
+    cat = X.select_dtypes("category").columns.tolist()
+
+    def make(model):
+        columns = make_column_transformer(
+            (StandardScaler(), num), (OneHotEncoder(handle_unknown="ignore"), cat)
+        )
+        return make_pipeline(columns, model)
+
+    return X, np.asarray(y).copy(), make

@@ -139,26 +139,12 @@ def test_the_plain_rankings_are_what_they_say(rank):
     np.testing.assert_array_equal(found, np.argsort(-score, kind="stable")[:40])
 
 
-def test_default_finds_flips_on_a_pipeline_over_a_dataframe():
+def test_default_finds_flips_on_a_pipeline_over_a_dataframe(credit_frame_pipeline):
     """The default ranking takes the pipeline path users take."""
-    from sklearn.compose import make_column_transformer
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    from sklearn_unlearn.datasets import load_german_credit
-    from sklearn_unlearn.pipeline import make_pipeline
-
-    X, y = load_german_credit(return_X_y=True, as_frame=True)
-    y = np.asarray(y).copy()
+    X, y, make = credit_frame_pipeline
     flipped = np.random.default_rng(0).choice(len(y), 100, replace=False)
     y[flipped] = 1 - y[flipped]
-    num = X.select_dtypes("number").columns.tolist()
-    cat = X.select_dtypes("category").columns.tolist()
-    pipe = make_pipeline(
-        make_column_transformer(
-            (StandardScaler(), num), (OneHotEncoder(handle_unknown="ignore"), cat)
-        ),
-        UnlearningClassifier(LogisticRegression()),
-    ).fit(X, y)
+    pipe = make(UnlearningClassifier(LogisticRegression())).fit(X, y)
     found = find_mislabeled(pipe, X, y, k=200)
     share = np.isin(found, flipped).mean()
     assert share > 2 * 0.1  # random rows are flipped 10% of the time

@@ -224,26 +224,13 @@ def test_bad_input(setup, kwargs, error, match):
         unlearning_report(**args)
 
 
-def test_the_pipeline_path_unlearns_and_reports_what_it_did():
+def test_the_pipeline_path_unlearns_and_reports_what_it_did(credit_frame_pipeline):
     """A DataFrame through ``make_pipeline``: the tools unlearn and say so."""
-    from sklearn.compose import make_column_transformer
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    from sklearn_unlearn.datasets import load_german_credit
     from sklearn_unlearn.metrics import accepts_forget
     from sklearn_unlearn.metrics._scorers import _plain_recipe
-    from sklearn_unlearn.pipeline import make_pipeline
 
-    X, y = load_german_credit(return_X_y=True, as_frame=True)
-    y = np.asarray(y)
-    num = X.select_dtypes("number").columns.tolist()
-    cat = X.select_dtypes("category").columns.tolist()
-    pipe = make_pipeline(
-        make_column_transformer(
-            (StandardScaler(), num), (OneHotEncoder(handle_unknown="ignore"), cat)
-        ),
-        UnlearningClassifier(LogisticRegression(), method="newton"),
-    )
+    X, y, make = credit_frame_pipeline
+    pipe = make(UnlearningClassifier(LogisticRegression(), method="newton"))
     assert accepts_forget(pipe)
     recipe = _plain_recipe(pipe)
     assert recipe.get_params()["unlearningclassifier__method"] == "retrain"

@@ -375,28 +375,19 @@ def test_klom_scorer_bins(routing):
             make_klom_scorer(n_bins=bad)
 
 
-def test_klom_ranks_candidates_behind_a_pipeline_over_a_dataframe(routing):
+def test_klom_ranks_candidates_behind_a_pipeline_over_a_dataframe(
+    routing, credit_frame_pipeline
+):
     """The README's path: a DataFrame through ``make_pipeline``, searched."""
     import warnings
 
-    from sklearn.compose import make_column_transformer
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import StandardScaler
 
-    from sklearn_unlearn.datasets import load_german_credit
     from sklearn_unlearn.model_selection import sample_forget_mask
-    from sklearn_unlearn.pipeline import make_pipeline
 
-    X, y = load_german_credit(return_X_y=True, as_frame=True)
-    y = np.asarray(y)
-    num = X.select_dtypes("number").columns.tolist()
-    cat = X.select_dtypes("category").columns.tolist()
-    pipe = make_pipeline(
-        make_column_transformer(
-            (StandardScaler(), num), (OneHotEncoder(handle_unknown="ignore"), cat)
-        ),
-        UnlearningClassifier(LogisticRegression()),
-    )
-    Z = StandardScaler().fit_transform(X[num])
+    X, y, make = credit_frame_pipeline
+    pipe = make(UnlearningClassifier(LogisticRegression()))
+    Z = StandardScaler().fit_transform(X.select_dtypes("number"))
     forget = sample_forget_mask(y, 0.05, strategy="cluster", X=Z, random_state=0)
     grid = {
         "unlearningclassifier__method": [

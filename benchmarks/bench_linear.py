@@ -23,30 +23,31 @@ Nothing here asserts a timing: targets are printed as PASS/FAIL for the reader.
 Usage::
 
     python benchmarks/bench_linear.py            # full run, a few minutes
-    python benchmarks/bench_linear.py --quick    # smoke run, < 60 s
+    python benchmarks/bench_linear.py --quick    # smoke run, seconds
     python benchmarks/bench_linear.py --threads 2 --only a,c
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
-import os
-import platform
 import statistics
-import sys
-import time
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy
-import sklearn
+from _common import (
+    column_encoder,
+    limit_threads,
+    log,
+    machine_header,
+    markdown_table,
+    script_parser,
+    timed,
+)
 from sklearn.base import clone
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
-from threadpoolctl import threadpool_info, threadpool_limits
 
 from sklearn_unlearn import UnlearningClassifier, UnlearningRegressor
 from sklearn_unlearn._fingerprint import fingerprint_array
@@ -62,12 +63,12 @@ FULL = {
     "e": {"n": None, "frac": 0.02, "repeats": 3},
 }
 QUICK = {
-    "a": {"n": 20_000, "d": 20, "frac": 0.01, "repeats": 2},
-    "b_multi": {"n": 10_000, "d": 20, "classes": 5, "frac": 0.01, "repeats": 2},
-    "b_ridge": {"n": 20_000, "d": 20, "frac": 0.01, "repeats": 2},
-    "c": {"n": 5_000, "d": 20, "deletions": 100},
-    "d": {"n": 5_000, "d": 20, "flip": 0.10, "repeats": 2},
-    "e": {"n": 8_000, "frac": 0.02, "repeats": 2},
+    "a": {"n": 3_000, "d": 10, "frac": 0.01, "repeats": 2},
+    "b_multi": {"n": 2_000, "d": 10, "classes": 5, "frac": 0.01, "repeats": 2},
+    "b_ridge": {"n": 3_000, "d": 10, "frac": 0.01, "repeats": 2},
+    "c": {"n": 2_000, "d": 10, "deletions": 20},
+    "d": {"n": 2_000, "d": 10, "flip": 0.10, "repeats": 2},
+    "e": {"n": 2_000, "frac": 0.02, "repeats": 2},
 }
 
 
@@ -102,10 +103,10 @@ def rel_dist(theta, ref):
     return float(np.linalg.norm(theta - ref) / np.linalg.norm(ref))
 
 
-def timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
+def seconds(fn):
+    """``(wall seconds, fn())``: the update columns read wall time."""
+    out, t = timed(fn)
+    return t.wall, out
 
 
 def repeat_update(fitted, call, repeats):
@@ -117,7 +118,7 @@ def repeat_update(fitted, call, repeats):
     wall, ledger, model = [], [], None
     for _ in range(repeats):
         model = copy.deepcopy(fitted)
-        dt, _ = timed(lambda m=model: call(m))
+        dt, _ = seconds(lambda m=model: call(m))
         wall.append(dt)
         ledger.append(_last_ledger(model).duration_s)
     return statistics.median(wall), statistics.median(ledger), model
@@ -158,38 +159,6 @@ def fmt_speed(x):
     return f"{x:.3g}×" if x < 100 else f"{x:,.0f}×"
 
 
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def machine_header(threads):
-    lines = [
-        f"- machine: {platform.machine()}, {os.cpu_count()} CPUs "
-        f"({platform.processor() or platform.platform()}), "
-        f"Python {platform.python_version()}",
-        f"- numpy {np.__version__}, scipy {scipy.__version__}, "
-        f"scikit-learn {sklearn.__version__}",
-    ]
-    for info in threadpool_info():
-        if info.get("user_api") == "blas":
-            lines.append(
-                f"- BLAS: {info.get('internal_api')} {info.get('version')} "
-                f"({info.get('architecture', '?')}, {info.get('threading_layer', '?')}"
-                f", default {info.get('num_threads')} threads) "
-                f"from {os.path.basename(info.get('filepath', ''))}"
-            )
-    lines.append(
-        "- BLAS/OpenMP threads during the run: "
-        + ("library default" if threads is None else str(threads))
-    )
-    try:
-        load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-        lines.append(f"- load average at start (1, 5, 15 min): {load}")
-    except OSError:  # pragma: no cover - not on every platform
-        pass
-    return "\n".join(lines)
-
-
 def random_mask(n, frac, rng):
     mask = np.zeros(n, dtype=bool)
     mask[rng.choice(n, max(1, round(frac * n)), replace=False)] = True
@@ -204,7 +173,7 @@ def logistic_refits(X, y, center):
         est = LogisticRegression(C=1.0, solver=solver, tol=1e-10, **extra)
         if solver == "newton-cholesky":
             est.set_params(max_iter=1000)
-        dt, est = timed(lambda est=est: est.fit(X, y))
+        dt, est = seconds(lambda est=est: est.fit(X, y))
         out[solver] = (dt, theta_of(est, center_intercept=center), est)
     return out
 
@@ -228,7 +197,7 @@ def batch_scenario(
         r.speedup = ref_time / dt
         r.notes.append("reference" if name == ref_name else "same rows, tol=1e-10")
         rows.append(r)
-    plain_fit, _ = timed(lambda: clone(base).fit(X, y))
+    plain_fit, _ = seconds(lambda: clone(base).fit(X, y))
     methods = [
         ("Newton()", Newton(), False),
         ("Newton(refine=1)", Newton(refine=1), True),
@@ -238,7 +207,7 @@ def batch_scenario(
     nothing_theta = None
     for name, method, retain in methods:
         log(f"{label}: fit {name}")
-        fit_s, fitted = timed(lambda m=method: wrapper(base, method=m).fit(X, y))
+        fit_s, fitted = seconds(lambda m=method: wrapper(base, method=m).fit(X, y))
         if nothing_theta is None:
             nothing_theta = theta_of(fitted.estimator_, center_intercept=center)
         if retain:
@@ -272,7 +241,7 @@ def batch_scenario(
             )
         if name == "Newton()":
             fp = statistics.median(
-                timed(lambda: fingerprint_array(Xf, yf))[0] for _ in range(repeats)
+                seconds(lambda: fingerprint_array(Xf, yf))[0] for _ in range(repeats)
             )
             r.notes.append(
                 f"of which SHA-256 fingerprints of the request {1e3 * fp:.3g} ms: "
@@ -354,7 +323,7 @@ def scenario_b_ridge(cfg, seed):
         n_samples=n, n_features=d, n_informative=d // 2, noise=10.0, random_state=seed
     )
     forget = random_mask(n, cfg["frac"], np.random.default_rng(seed))
-    dt, ref = timed(lambda: Ridge(alpha=1.0).fit(X[~forget], y[~forget]))
+    dt, ref = seconds(lambda: Ridge(alpha=1.0).fit(X[~forget], y[~forget]))
     refs = {"Ridge (solver='auto')": (dt, theta_of(ref), ref)}
     return batch_scenario(
         label,
@@ -382,14 +351,14 @@ def scenario_c(cfg, seed):
     order = np.random.default_rng(seed).choice(n, k, replace=False)
     keep = np.ones(n, dtype=bool)
     keep[order] = False
-    ref_s, ref = timed(
+    ref_s, ref = seconds(
         lambda: LogisticRegression(
             C=1.0, solver="newton-cholesky", tol=1e-10, max_iter=1000
         ).fit(X[keep], y[keep])
     )
     ref_theta = theta_of(ref)
-    plain_fit, _ = timed(lambda: LogisticRegression(C=1.0).fit(X, y))
-    fit_s, clf = timed(
+    plain_fit, _ = seconds(lambda: LogisticRegression(C=1.0).fit(X, y))
+    fit_s, clf = seconds(
         lambda: UnlearningClassifier(LogisticRegression(C=1.0), method=Newton()).fit(
             X, y
         )
@@ -397,7 +366,7 @@ def scenario_c(cfg, seed):
     nothing = rel_dist(theta_of(clf.estimator_), ref_theta)
     times, ledger = [], []
     for i in order:
-        dt, _ = timed(lambda i=i: clf.unlearn(X[i : i + 1], y[i : i + 1]))
+        dt, _ = seconds(lambda i=i: clf.unlearn(X[i : i + 1], y[i : i + 1]))
         times.append(dt)
         ledger.append(clf.ledger_[-1].duration_s)
     times_ms = 1e3 * np.asarray(times)
@@ -434,13 +403,13 @@ def scenario_d(cfg, seed):
     flip = random_mask(n, cfg["flip"], np.random.default_rng(seed))
     y_noisy = y.copy()
     y_noisy[flip] = 1 - y_noisy[flip]
-    ref_s, ref = timed(
+    ref_s, ref = seconds(
         lambda: LogisticRegression(
             C=1.0, solver="newton-cholesky", tol=1e-10, max_iter=1000
         ).fit(X, y)
     )
     ref_theta = theta_of(ref)
-    plain_fit, _ = timed(lambda: LogisticRegression(C=1.0).fit(X, y_noisy))
+    plain_fit, _ = seconds(lambda: LogisticRegression(C=1.0).fit(X, y_noisy))
     rows = []
     ref_row = Row(label, "refit on clean labels: newton-cholesky", "reference")
     ref_row.error, ref_row.update_ms, ref_row.speedup = 0.0, 1e3 * ref_s, 1.0
@@ -451,7 +420,7 @@ def scenario_d(cfg, seed):
         ("Newton(refine=1) relabel", Newton(refine=1), True),
         ("Newton(refine=2) relabel", Newton(refine=2), True),
     ):
-        fit_s, fitted = timed(
+        fit_s, fitted = seconds(
             lambda m=method: UnlearningClassifier(
                 LogisticRegression(C=1.0), method=m
             ).fit(X, y_noisy)
@@ -481,25 +450,8 @@ def scenario_d(cfg, seed):
 
 
 # ------------------------------------------------------- e: Adult pipeline
-def _adult_preprocessor(numeric, categorical):
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline as sk_make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    return ColumnTransformer(
-        [
-            ("num", StandardScaler(), numeric),
-            (
-                "cat",
-                sk_make_pipeline(
-                    SimpleImputer(strategy="most_frequent"),
-                    OneHotEncoder(handle_unknown="ignore"),
-                ),
-                categorical,
-            ),
-        ]
-    )
+#: Scaled numerics first, then imputed (mode) and one-hot categoricals, sparse.
+ENCODER = dict(missing="most_frequent", numeric_first=True, sparse=True)
 
 
 def _scaler_of(pipe):
@@ -533,23 +485,22 @@ def scenario_e(cfg, seed):
         idx = np.random.default_rng(seed).choice(len(y), cfg["n"], replace=False)
         X, y = X.iloc[np.sort(idx)].reset_index(drop=True), y[np.sort(idx)]
     label = label.replace("Adult", f"Adult n={len(y):,}")
-    num, cat = bunch.numerical_features, bunch.categorical_features
     forget = random_mask(len(y), cfg["frac"], np.random.default_rng(seed + 1))
     keep = ~forget
     Xf, yf, Xk, yk = X[forget], y[forget], X[keep], y[keep]
 
     # the reference: the whole scikit-learn pipeline refit on the rows that remain
-    ref_s, ref = timed(
+    ref_s, ref = seconds(
         lambda: sk_make_pipeline(
-            _adult_preprocessor(num, cat),
+            column_encoder(bunch, **ENCODER),
             LogisticRegression(solver="newton-cholesky", tol=1e-10, max_iter=1000),
         ).fit(Xk, yk)
     )
     f_ref = ref.decision_function(Xk)
     sc_ref = _scaler_of(ref)
-    plain_fit, _ = timed(
+    plain_fit, _ = seconds(
         lambda: sk_make_pipeline(
-            _adult_preprocessor(num, cat), LogisticRegression()
+            column_encoder(bunch, **ENCODER), LogisticRegression()
         ).fit(X, y)
     )
     rows = []
@@ -574,9 +525,9 @@ def scenario_e(cfg, seed):
             with warnings.catch_warnings():
                 # the notes it announces are read from preprocessing_notes_
                 warnings.simplefilter("ignore", UserWarning)
-                fit_s, fitted = timed(
+                fit_s, fitted = seconds(
                     lambda m=method: make_pipeline(
-                        _adult_preprocessor(num, cat),
+                        column_encoder(bunch, **ENCODER),
                         UnlearningClassifier(LogisticRegression(), method=m),
                     ).fit(X, y)
                 )
@@ -613,16 +564,24 @@ def scenario_e(cfg, seed):
 
 
 # ------------------------------------------------------------------ table
-def markdown_table(rows):
-    head = (
-        "| scenario | method | error metric | error | target | result "
-        "| update ms (perf_counter, median) | update ms (ledger) "
-        "| speed-up vs reference refit | fit-time prep (s) | notes |"
-    )
-    sep = "|" + "---|" * 11
-    lines = [head, sep]
-    for r in rows:
-        cells = [
+HEADER = [
+    "scenario",
+    "method",
+    "error metric",
+    "error",
+    "target",
+    "result",
+    "update ms (perf_counter, median)",
+    "update ms (ledger)",
+    "speed-up vs reference refit",
+    "fit-time prep (s)",
+    "notes",
+]
+
+
+def results_table(rows):
+    cells = [
+        [
             r.scenario,
             r.method,
             r.metric,
@@ -635,8 +594,9 @@ def markdown_table(rows):
             fmt(r.prep_s, ".2f"),
             "; ".join(r.notes),
         ]
-        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
-    return "\n".join(lines)
+        for r in rows
+    ]
+    return markdown_table(HEADER, [[c.replace("|", "/") for c in r] for r in cells])
 
 
 SCENARIOS = {
@@ -651,17 +611,7 @@ SCENARIOS = {
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="small sizes: a smoke run in < 60 s"
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="BLAS/OpenMP threads for everything, refits included (default 1: "
-        "stable timings on a shared machine; 0 = library default)",
-    )
+    parser = script_parser(__doc__, "a few thousand rows, d=10")
     parser.add_argument(
         "--only",
         default="a,b,c,d,e",
@@ -683,19 +633,18 @@ def main(argv=None):
     header = machine_header(threads)
     print(f"## bench_linear.py {'--quick ' if args.quick else ''}results\n")
     print(header + "\n", flush=True)
-    t_start = time.perf_counter()
     rows = []
-    limits = threadpool_limits(threads) if threads else None
-    try:
+
+    def run():
         for key in dict.fromkeys(wanted):
-            rows += SCENARIOS[key](sizes[key], args.seed)
-    finally:
-        if limits is not None:
-            limits.restore_original_limits()
-    total = time.perf_counter() - t_start
-    table = markdown_table(rows)
+            rows.extend(SCENARIOS[key](sizes[key], args.seed))
+
+    with limit_threads(threads):
+        _, total = timed(run)
+    table = results_table(rows)
     footer = (
-        f"\nTotal wall time {total:.0f} s. Distances: ||theta - theta_ref|| / "
+        f"\nTotal {total.wall:.0f} s wall, {total.cpu:.0f} s CPU. Distances: "
+        "||theta - theta_ref|| / "
         "||theta_ref|| over coefficients and intercepts (multinomial intercepts "
         "centred first: they are only defined up to a common shift). Speed-up: "
         "reference refit time / update time (perf_counter median). Fit-time prep: "

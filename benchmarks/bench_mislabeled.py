@@ -9,22 +9,25 @@ returned), all in one run. This is the measurement behind its default.
 Usage::
 
     python benchmarks/bench_mislabeled.py
+    python benchmarks/bench_mislabeled.py --quick   # 500 rows of each table
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
+from _common import (
+    categorical_as_object,
+    column_encoder,
+    limit_threads,
+    machine_header,
+    markdown_table,
+    script_parser,
+)
 from sklearn.linear_model import LogisticRegression
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _tabular import categorical_as_object, column_encoder  # noqa: E402
-
-from sklearn_unlearn import UnlearningClassifier  # noqa: E402
-from sklearn_unlearn.datasets import load_adult, load_german_credit  # noqa: E402
-from sklearn_unlearn.inspection import find_mislabeled  # noqa: E402
+from sklearn_unlearn import UnlearningClassifier
+from sklearn_unlearn.datasets import load_adult, load_german_credit
+from sklearn_unlearn.inspection import find_mislabeled
 
 RANKS = ("loss", "self_influence", "influence", "auto")
 
@@ -35,17 +38,26 @@ def encoded(bunch):
     return X, np.asarray(bunch.target)
 
 
-def main():
+def main(argv=None):
+    parser = script_parser(__doc__, "500 rows per table")
+    args = parser.parse_args(argv)
+    max_rows = 500 if args.quick else 5000
+    print(machine_header(args.threads) + "\n")
+    with limit_threads(args.threads):
+        rows = measure(max_rows)
+    print(markdown_table(["data", "rows", *RANKS], rows, numeric=True))
+
+
+def measure(max_rows):
     sets = {
         "German credit": encoded(load_german_credit(as_frame=True)),
-        "Adult (5,000 rows)": encoded(load_adult(as_frame=True)),
+        f"Adult ({max_rows:,} rows)": encoded(load_adult(as_frame=True)),
     }
-    print("| data | rows | " + " | ".join(RANKS) + " |")
-    print("|---|---:|" + "---:|" * len(RANKS))
+    rows = []
     for name, (X, y) in sets.items():
-        if len(y) > 5000:
-            rows = np.random.default_rng(0).choice(len(y), 5000, replace=False)
-            X, y = X[rows], y[rows]
+        if len(y) > max_rows:
+            keep = np.random.default_rng(0).choice(len(y), max_rows, replace=False)
+            X, y = X[keep], y[keep]
         rng = np.random.default_rng(1)
         flipped = np.zeros(len(y), dtype=bool)
         flipped[rng.choice(len(y), len(y) // 10, replace=False)] = True
@@ -57,7 +69,8 @@ def main():
             found = find_mislabeled(clf, X, noisy, k, rank=rank)
             share = flipped[found].sum() / flipped.sum()
             cells.append(f"{share:.2f} ({len(found)} rows)")
-        print(f"| {name} | {len(y):,} | " + " | ".join(cells) + " |")
+        rows.append([name, f"{len(y):,}", *cells])
+    return rows
 
 
 if __name__ == "__main__":

@@ -24,29 +24,29 @@ Usage::
 
     python benchmarks/bench_net_damping.py                  # Adult and 200k synthetic
     python benchmarks/bench_net_damping.py --skip-synthetic
+    python benchmarks/bench_net_damping.py --quick          # tiny sizes, seconds
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
-from pathlib import Path
 from types import SimpleNamespace
 
+import bench_neural as bn
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).parent))
-import bench_neural as bn  # noqa: E402
-
-from sklearn_unlearn import UnlearningClassifier  # noqa: E402
-from sklearn_unlearn.curvature import (  # noqa: E402
-    KroneckerFactoredCurvature,
-    LowRankCurvature,
+from _common import (
+    Timer,
+    limit_threads,
+    machine_header,
+    markdown_table,
+    script_parser,
 )
-from sklearn_unlearn.methods import Newton  # noqa: E402
-from sklearn_unlearn.methods._base import Rows, UpdateRequest  # noqa: E402
+
+from sklearn_unlearn import UnlearningClassifier
+from sklearn_unlearn.curvature import KroneckerFactoredCurvature, LowRankCurvature
+from sklearn_unlearn.methods import Newton
+from sklearn_unlearn.methods._base import Rows, UpdateRequest
 
 MULTIPLIERS = (0.1, 0.3, 1.0, 2.0, 3.0, 10.0)
 
@@ -87,18 +87,18 @@ def sweep(data, cfg):
         solve(op, f"damping x{m:g} ({cur.damping * m:.3g})")
     op = LowRankCurvature(cur.U_, cur.s_, penalty, damping=cur.damping)
     solve(op, "no dropped-spectrum diagonal, damping x1")
-    t0 = time.process_time()
-    X, y, c = a.as_tensors(remove.X, remove.y, remove.c)
-    downdated = cur.updated(remove=a.gauss_newton_factor(theta, X, y, c))
-    seconds = time.process_time() - t0
+    with Timer() as t:
+        X, y, c = a.as_tensors(remove.X, remove.y, remove.c)
+        downdated = cur.updated(remove=a.gauss_newton_factor(theta, X, y, c))
+    seconds = t.cpu
     for m in (1.0, 3.0):
         op = LowRankCurvature(
             downdated.U_, downdated.s_, downdated.floor_, damping=cur.damping * m
         )
         solve(op, f"downdate, damping x{m:g}", seconds)
-    t0 = time.process_time()
-    kfac = Newton(curvature="kfac").prepare(a, theta, state_rows(a, data, state))
-    seconds = time.process_time() - t0
+    with Timer() as t:
+        kfac = Newton(curvature="kfac").prepare(a, theta, state_rows(a, data, state))
+    seconds = t.cpu
     for factored in (True, False):
         for m in (1.0, 3.0):
             op = KroneckerFactoredCurvature(
@@ -120,29 +120,35 @@ def state_rows(a, data, state):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(
+        __doc__,
+        "250 Adult training rows (1,000 test rows), 300 synthetic rows, 2 epochs",
+    )
     parser.add_argument("--skip-synthetic", action="store_true")
-    parser.add_argument("--synthetic-rows", type=int, default=200_000)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--synthetic-rows", type=int, default=None)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    cfg = SimpleNamespace(weight_decay=1e-4, epochs=20, device="cpu")
-    sets = [bn.adult(None, 0)]
-    if not args.skip_synthetic:
-        sets.append(bn.synthetic(args.synthetic_rows, 0))
-    print("# Newton on a net: damping and curvature, cluster request\n")
-    for data in sets:
-        forget, cur, rows = sweep(data, cfg)
-        print(
-            f"## {data.name}: {forget.sum():,} cluster rows; rank {cur.rank}, "
-            f"damping {cur.damping:.4g} from the training run\n"
-        )
-        print("| variant | forget ratio | test ratio | extra CPU s |")
-        print("|---|---:|---:|---:|")
-        for name, f, t, s in rows:
-            print(f"| {name} | {f:.3f} | {t:.3f} | {s:.2f} |")
-        print()
-        sys.stdout.flush()
+    quick = args.quick
+    if args.synthetic_rows is None:
+        args.synthetic_rows = 300 if quick else 200_000
+    cfg = SimpleNamespace(weight_decay=1e-4, epochs=2 if quick else 20, device="cpu")
+    adult_rows, test_rows = (250, 1_000) if quick else (None, None)
+    with limit_threads(args.threads):
+        sets = [bn.adult(adult_rows, 0, test_rows)]
+        if not args.skip_synthetic:
+            sets.append(bn.synthetic(args.synthetic_rows, 0))
+        print("# Newton on a net: damping and curvature, cluster request\n")
+        print(machine_header(args.threads) + "\n")
+        for data in sets:
+            forget, cur, rows = sweep(data, cfg)
+            print(
+                f"## {data.name}: {forget.sum():,} cluster rows; rank {cur.rank}, "
+                f"damping {cur.damping:.4g} from the training run\n"
+            )
+            header = ["variant", "forget ratio", "test ratio", "extra CPU s"]
+            cells = [[n, f"{f:.3f}", f"{t:.3f}", f"{s:.2f}"] for n, f, t, s in rows]
+            print(markdown_table(header, cells, numeric=True))
+            print()
+            sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -74,39 +74,39 @@ timing; progress goes to stderr, the report (markdown) to stdout.
 
 Usage::
 
-    python benchmarks/bench_neural.py --quick --skip-synthetic   # minutes
-    python benchmarks/bench_neural.py --quick
+    python benchmarks/bench_neural.py --quick                    # seconds
+    python benchmarks/bench_neural.py --skip-synthetic
     python benchmarks/bench_neural.py --klom                     # the full run
     python benchmarks/bench_neural.py --device cuda --synthetic-rows 1000000
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
-import os
 import pickle
-import platform
-import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import sklearn
-import skorch
 import torch
-from _tabular import categorical_as_object, column_encoder
+from _common import (
+    Timing,
+    categorical_as_object,
+    column_encoder,
+    limit_threads,
+    log,
+    machine_header,
+    markdown_table,
+    script_parser,
+    timed,
+)
+from _common import make_net as _make_net
 from sklearn.base import clone
 from sklearn.cluster import KMeans
-from sklearn.compose import ColumnTransformer
 from sklearn.datasets import make_classification
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from skorch import NeuralNetClassifier
-from threadpoolctl import threadpool_limits
-from torch import nn
+from sklearn.preprocessing import StandardScaler
 
 from sklearn_unlearn import UnlearningClassifier
 from sklearn_unlearn.datasets import (
@@ -136,32 +136,15 @@ TARGETS.update(prep=1.0, pickle_mb=64.0)
 
 
 # ------------------------------------------------------------------ the net
-class MLP(nn.Module):
-    """``d -> 64 -> 32 -> 2`` with ReLU."""
-
-    def __init__(self, d=10):
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Linear(d, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 2)
-        )
-
-    def forward(self, x):
-        return self.layers(x)
-
-
 def make_net(d, cfg):
     """The unfitted skorch classifier every model of a data set starts from."""
-    return NeuralNetClassifier(
-        MLP,
-        module__d=d,
-        criterion=nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam,
+    return _make_net(
+        d,
+        epochs=cfg.epochs,
+        optimizer="adam",
         lr=1e-3,
-        optimizer__weight_decay=cfg.weight_decay,
-        max_epochs=cfg.epochs,
+        weight_decay=cfg.weight_decay,
         batch_size=128,
-        train_split=None,
-        verbose=0,
         device=cfg.device,
     )
 
@@ -182,26 +165,33 @@ def as_dataset(name, Xtr, ytr, Xte, yte):
     return Dataset(name, Xtr.astype(f), ytr.astype(i), Xte.astype(f), yte.astype(i))
 
 
-def adult(n_train, seed):
-    """Adult: train on ``adult.data`` (or ``n_train`` of its rows), test on the rest."""
+def _subsample(rows, n, seed):
+    """``n`` of ``rows`` drawn at random, in order (all of them for ``None``)."""
+    if n is None or n >= len(rows):
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, n, replace=False))
+
+
+def adult(n_train, seed, n_test=None):
+    """Adult: train on ``adult.data`` (or ``n_train`` of its rows), test on the rest
+    (or ``n_test`` of its rows)."""
     b = load_adult(as_frame=True)
     ct = column_encoder(b)
     X = categorical_as_object(b)
     y = np.asarray(b.target)
-    train = np.arange(ADULT_TRAIN_ROWS)
-    if n_train is not None and n_train < len(train):
-        rng = np.random.default_rng(seed)
-        train = np.sort(rng.choice(train, n_train, replace=False))
+    train = _subsample(np.arange(ADULT_TRAIN_ROWS), n_train, seed)
+    test = _subsample(np.arange(ADULT_TRAIN_ROWS, len(y)), n_test, seed + 1)
     Xtr = ct.fit_transform(X.iloc[train])
-    Xte = ct.transform(X.iloc[ADULT_TRAIN_ROWS:])
+    Xte = ct.transform(X.iloc[test])
     name = f"Adult ({len(train):,} adult.data rows)"
-    return as_dataset(name, Xtr, y[train], Xte, y[ADULT_TRAIN_ROWS:])
+    return as_dataset(name, Xtr, y[train], Xte, y[test])
 
 
-def split(name, X, y, seed):
-    """Stratified 80/20 train/test split."""
+def split(name, X, y, seed, max_rows=None):
+    """Stratified 80/20 train/test split (of ``max_rows`` rows drawn at random)."""
+    keep = _subsample(np.arange(len(y)), max_rows, seed)
     Xtr, Xte, ytr, yte = train_test_split(
-        X, y, test_size=0.2, random_state=seed, stratify=y
+        X[keep], y[keep], test_size=0.2, random_state=seed, stratify=y[keep]
     )
     return as_dataset(name, Xtr, ytr, Xte, yte)
 
@@ -213,23 +203,18 @@ def synthetic(n, seed):
     return split(f"synthetic ({n:,} rows)", StandardScaler().fit_transform(X), y, seed)
 
 
-def german_credit(seed):
+def german_credit(seed, max_rows=None):
     b = load_german_credit(as_frame=True)
-    ct = ColumnTransformer(
-        [
-            ("cat", OneHotEncoder(sparse_output=False), b.categorical_features),
-            ("num", StandardScaler(), b.numerical_features),
-        ]
-    )
-    return split("German credit", ct.fit_transform(b.data), np.asarray(b.target), seed)
+    X = column_encoder(b).fit_transform(categorical_as_object(b))
+    return split("German credit", X, np.asarray(b.target), seed, max_rows)
 
 
-def breast_cancer(seed):
+def breast_cancer(seed, max_rows=None):
     b = load_breast_cancer_original()
     X = np.asarray(b.data, dtype=np.float64)
     X = SimpleImputer(strategy="median").fit_transform(X)  # 16 bare-nuclei gaps
     X = StandardScaler().fit_transform(X)
-    return split("breast cancer", X, np.asarray(b.target), seed)
+    return split("breast cancer", X, np.asarray(b.target), seed, max_rows)
 
 
 # ----------------------------------------------------------------- requests
@@ -287,24 +272,9 @@ def cluster_request(data, target=0.03, low=0.02, high=0.05, positive=1):
 
 
 # ------------------------------------------------------------- measurements
-@dataclass
-class Timing:
-    wall: float
-    cpu: float
-
-
 def sync(device):
     if str(device).startswith("cuda"):
         torch.cuda.synchronize()
-
-
-def timed(fn, device):
-    """``fn()`` and its wall and CPU time (the device synchronised around it)."""
-    sync(device)
-    w0, c0 = time.perf_counter(), time.process_time()
-    out = fn()
-    sync(device)
-    return out, Timing(time.perf_counter() - w0, time.process_time() - c0)
 
 
 def fit_seeded(model, X, y, seed, device):
@@ -314,7 +284,7 @@ def fit_seeded(model, X, y, seed, device):
         torch.manual_seed(seed)
         return model.fit(X, y)
 
-    return timed(fit, device)
+    return timed(fit, lambda: sync(device))
 
 
 def proba(model, X):
@@ -339,10 +309,6 @@ def accuracy(model, data):
 def short_error(exc, width=90):
     text = f"{type(exc).__name__}: {exc}".replace("|", "/").replace("\n", " ")
     return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- references
@@ -479,7 +445,7 @@ def apply_request(clf, data, forget, p_ref, device, also_forgotten=None):
         kw = dict(X_retain=data.Xtr[keep], y_retain=data.ytr[keep])
     Xf, yf = data.Xtr[forget], data.ytr[forget]
     try:
-        _, t = timed(lambda: clf.unlearn(Xf, yf, **kw), device)
+        _, t = timed(lambda: clf.unlearn(Xf, yf, **kw), lambda: sync(device))
     except Exception as exc:  # reported in the method's row
         return Outcome(error=short_error(exc))
     p = predictions(clf, data, forget)
@@ -574,10 +540,7 @@ def ratio(a, b):
 
 
 def table(header, rows):
-    lines = ["| " + " | ".join(header) + " |"]
-    lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
+    return markdown_table(header, rows, numeric=True)
 
 
 def gap_cells(g, nothing):
@@ -885,32 +848,20 @@ def bench_dataset(data, cfg):
 
 def datasets(cfg):
     """The data sets of this run, as loaders (each built only when its turn comes)."""
-    out = [lambda: adult(cfg.adult_rows, cfg.seed)]
+    out = [lambda: adult(cfg.adult_rows, cfg.seed, cfg.adult_test_rows)]
     if not cfg.skip_synthetic:
         out.append(lambda: synthetic(cfg.synthetic_rows, cfg.seed))
     if cfg.smoke:
-        out += [lambda: german_credit(cfg.seed), lambda: breast_cancer(cfg.seed)]
+        out += [
+            lambda: german_credit(cfg.seed, cfg.smoke_rows),
+            lambda: breast_cancer(cfg.seed, cfg.smoke_rows),
+        ]
     return out
 
 
 def header(cfg):
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        commit = "?"
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print("# Unlearning a 64-32 MLP: each method against a coupled retrain\n")
-    print(
-        f"- commit {commit or '?'}; {platform.platform()}, Python "
-        f"{platform.python_version()}"
-    )
-    print(
-        f"- torch {torch.__version__}, skorch {skorch.__version__}, scikit-learn "
-        f"{sklearn.__version__}; device {cfg.device}, torch threads "
-        f"{torch.get_num_threads()}; load average {load}"
-    )
+    print(machine_header(cfg.threads, extra=[f"- device {cfg.device}"]))
     print(
         f"- net d-64-32-2 ReLU, Adam lr 1e-3, weight decay {cfg.weight_decay:g}, "
         f"batch 128, {cfg.epochs} epochs, float32; seed {cfg.seed}"
@@ -919,22 +870,15 @@ def header(cfg):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="Adult 5,000 rows, 5 epochs, synthetic 20,000, smoke sets",
+    parser = script_parser(
+        __doc__,
+        "2 epochs; Adult 250 training and 1,000 test rows, 300 rows of the "
+        "synthetic and smoke sets; KLoM with 2 oracles and 2 nets per method",
     )
     parser.add_argument(
         "--smoke", action="store_true", help="also run German credit and breast cancer"
     )
     parser.add_argument("--device", default="cpu")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch and BLAS/OpenMP threads (0: the libraries' default)",
-    )
     parser.add_argument("--synthetic-rows", type=int, default=None)
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument(
@@ -943,37 +887,46 @@ def parse_args(argv=None):
         default=None,
         help="training rows drawn from adult.data (default: all)",
     )
+    parser.add_argument(
+        "--adult-test-rows",
+        type=int,
+        default=None,
+        help="test rows drawn from adult.test (default: all)",
+    )
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--klom", action="store_true", help="KLoM ensembles (slow)")
-    parser.add_argument("--oracles", type=int, default=16)
-    parser.add_argument("--unlearned", type=int, default=4)
-    parser.add_argument("--klom-rows", type=int, default=100)
+    parser.add_argument("--oracles", type=int, default=None, help="default 16")
+    parser.add_argument("--unlearned", type=int, default=None, help="default 4")
+    parser.add_argument("--klom-rows", type=int, default=None, help="default 100")
     parser.add_argument("--seed", type=int, default=0)
     cfg = parser.parse_args(argv)
     quick = cfg.quick
-    if cfg.epochs is None:
-        cfg.epochs = 5 if quick else 20
-    if cfg.adult_rows is None and quick:
-        cfg.adult_rows = 5_000
-    if cfg.synthetic_rows is None:
-        cfg.synthetic_rows = 20_000 if quick else 200_000
+    defaults = dict(
+        epochs=(2, 20),
+        synthetic_rows=(300, 200_000),
+        oracles=(2, 16),
+        unlearned=(2, 4),
+        klom_rows=(20, 100),
+    )
+    for key, (small, full) in defaults.items():
+        if getattr(cfg, key) is None:
+            setattr(cfg, key, small if quick else full)
+    if quick:
+        cfg.adult_rows = cfg.adult_rows or 250
+        cfg.adult_test_rows = cfg.adult_test_rows or 1_000
+    cfg.smoke_rows = 300 if quick else None
     cfg.smoke = cfg.smoke or quick
+    cfg.klom = cfg.klom or quick
     return cfg
 
 
 def main(argv=None):
     cfg = parse_args(argv)
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    limits = threadpool_limits(cfg.threads) if cfg.threads > 0 else None
-    try:
+    with limit_threads(cfg.threads):
         header(cfg)
         for load in datasets(cfg):
             bench_dataset(load(), cfg)
-    finally:
-        if limits is not None:
-            limits.unregister()
 
 
 if __name__ == "__main__":

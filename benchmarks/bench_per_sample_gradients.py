@@ -13,58 +13,52 @@ side by side in one run (median over ``--repeat`` runs each):
   the ``(n, n_params)`` output, chunk by chunk, with no arithmetic.
 
 The module is the issue's MLP, ``d -> 64 -> 32 -> 2`` with ReLU, in a
-``NeuralNetClassifier`` (cross-entropy), initialised with random weights.
-Nothing here asserts a timing.
+``NeuralNetClassifier`` (cross-entropy; the benchmarks' net,
+``_common.make_net``), initialised with random weights. Nothing here asserts
+a timing.
 
 Usage::
 
     python benchmarks/bench_per_sample_gradients.py --n 20000 --d 20 --repeat 5
+    python benchmarks/bench_per_sample_gradients.py --quick   # n=2000, 2 repeats
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
-
 import torch
-from skorch import NeuralNetClassifier
-from torch import nn
+from _common import (
+    limit_threads,
+    machine_header,
+    make_net,
+    markdown_table,
+    median_timing,
+    script_parser,
+)
 
 from sklearn_unlearn.adapters._torch import SkorchAdapter
 
 
-def median_time(fn, repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=20000)
+    parser = script_parser(__doc__, "n=2000, 2 repeats")
+    parser.add_argument("--n", type=int, default=None, help="rows (default 20000)")
     parser.add_argument("--d", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1, help="0: torch default")
+    parser.add_argument("--repeat", type=int, default=None, help="default 5")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--chunk-size", type=int, default=4096)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    if args.n is None:
+        args.n = 2000 if args.quick else 20000
+    if args.repeat is None:
+        args.repeat = 2 if args.quick else 5
+    with limit_threads(args.threads):
+        run(args)
+
+
+def run(args) -> None:
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
-
-    module = nn.Sequential(
-        nn.Linear(args.d, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 2)
-    )
-    net = NeuralNetClassifier(
-        module, criterion=nn.CrossEntropyLoss, max_epochs=0, device=args.device
-    ).initialize()
+    net = make_net(args.d, epochs=0, device=args.device).initialize()
     with torch.no_grad():
         for p in net.module_.parameters():
             p.normal_(0.0, 0.3)
@@ -106,16 +100,17 @@ def main(argv=None) -> None:
     Gv = torch.cat(list(adapter.per_sample_gradients(theta, Xs, ys, method="vmap")))
     max_diff = float((Go - Gv).abs().max())
 
+    def median_time(fn):
+        return median_timing(fn, args.repeat, warmup=True, sync=sync)
+
     rows = [
-        ("batched forward+backward (mean loss)", median_time(reference, args.repeat)),
-        ("per-sample, outer products", median_time(per_sample("outer"), args.repeat)),
-        ("per-sample, vmap", median_time(per_sample("vmap"), args.repeat)),
-        (
-            "floor: allocate + write the n x n_params output",
-            median_time(write_floor, args.repeat),
-        ),
+        ("batched forward+backward (mean loss)", median_time(reference)),
+        ("per-sample, outer products", median_time(per_sample("outer"))),
+        ("per-sample, vmap", median_time(per_sample("vmap"))),
+        ("floor: allocate + write the n x n_params output", median_time(write_floor)),
     ]
     ref = rows[0][1]
+    print(machine_header(args.threads) + "\n")
     print(
         f"n={args.n}, d={args.d}, MLP {args.d}-64-32-2 ReLU, "
         f"n_params={adapter.n_params}, chunk_size={args.chunk_size}, "
@@ -123,10 +118,12 @@ def main(argv=None) -> None:
         f"float32, median of {args.repeat}; "
         f"max |outer - vmap| on 512 rows = {max_diff:.1e}\n"
     )
-    print("| computation | time (ms) | ratio to reference |")
-    print("|---|---:|---:|")
-    for name, t in rows:
-        print(f"| {name} | {t * 1e3:.1f} | {t / ref:.1f}x |")
+    table = [
+        [name, f"{t.wall * 1e3:.1f}", f"{t.cpu * 1e3:.1f}", f"{t.wall / ref.wall:.1f}x"]
+        for name, t in rows
+    ]
+    header = ["computation", "wall (ms)", "CPU (ms)", "wall ratio to reference"]
+    print(markdown_table(header, table, numeric=True))
 
 
 if __name__ == "__main__":

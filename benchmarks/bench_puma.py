@@ -44,28 +44,33 @@ request, so its curvature is built once per split.
 Usage::
 
     python benchmarks/bench_puma.py                 # full run (5 splits)
-    python benchmarks/bench_puma.py --quick         # 1 split, smoke run
+    python benchmarks/bench_puma.py --quick         # 1 split, tiny sizes, seconds
     python benchmarks/bench_puma.py --model mlp     # only the net's tables
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
-import platform
-import time
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
-import sklearn
+from _common import (
+    Timer,
+    column_encoder,
+    limit_threads,
+    machine_header,
+    make_net,
+    markdown_table,
+    median_timing,
+    script_parser,
+    timed,
+)
 from sklearn.cluster import KMeans
-from sklearn.compose import ColumnTransformer
 from sklearn.datasets import make_moons
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import OneHotEncoder, PolynomialFeatures, StandardScaler
-from threadpoolctl import threadpool_limits
+from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from sklearn_unlearn import UnlearningBudgetWarning, UnlearningClassifier
 from sklearn_unlearn.datasets import load_breast_cancer_original, load_german_credit
@@ -85,6 +90,25 @@ except ImportError:  # pragma: no cover - fallback: the same loss threshold
     LossAttack = None
 
 FRACTIONS = (0.2, 0.4, 0.6, 0.8)
+
+
+@dataclass
+class Sizes:
+    """What a run measures on: the full protocol, or its ``--quick`` miniature."""
+
+    fractions: tuple  # removed shares of the training rows (removal protocol)
+    net_datasets: tuple  # the removal protocol with the net
+    moons_rows: int  # mislabel debugging on two moons (validation: half)
+    scale: tuple  # (n, d) of the scoring-time-at-scale table
+    calibration_rows: int  # two-moons rows of the calibration patch
+    calibration_flips: int
+    calibration_k: int
+
+
+FULL = Sizes(
+    FRACTIONS, ("Breast cancer", "German"), 2000, (200_000, 100), 5000, 100, 250
+)
+QUICK = Sizes((0.2, 0.6), ("Breast cancer",), 300, (5_000, 20), 1000, 20, 50)
 
 # Paper Table 1 (accuracy %, 2-layer net 64-32) and Table 2 (attack rate %).
 PAPER_T1 = {
@@ -130,16 +154,11 @@ def load(name, seed):
         X, y = X[keep], y[keep]
         pre = StandardScaler()
     else:
-        X, y = load_german_credit(return_X_y=True, as_frame=True)
-        cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
-        nums = [c for c in X.columns if c not in cats]
-        pre = ColumnTransformer(
-            [
-                ("num", StandardScaler(), nums),
-                ("cat", OneHotEncoder(sparse_output=False, drop="first"), cats),
-            ]
+        bunch = load_german_credit(as_frame=True)
+        X, y = bunch.data, np.asarray(bunch.target)
+        pre = column_encoder(
+            bunch, missing="most_frequent", numeric_first=True, drop="first"
         )
-        y = np.asarray(y)
     Xtr, Xte, ytr, yte = train_test_split(
         X, y, test_size=0.3, random_state=seed, stratify=y
     )
@@ -199,11 +218,11 @@ METHODS = {
 }
 
 
-def removal(datasets, seeds):
+def removal(datasets, seeds, fractions=FRACTIONS):
     rows = []
     for name in datasets:
         for scenario in ("ordered", "random"):
-            for frac in FRACTIONS:
+            for frac in fractions:
                 acc = {k: [] for k in ("Original", "Retrain", *METHODS)}
                 mia = {k: [] for k in ("Before", "Retrain", *METHODS)}
                 secs = {k: [] for k in ("Retrain", *METHODS)}
@@ -217,17 +236,17 @@ def removal(datasets, seeds):
                     orig = LogisticRegression().fit(Xtr, ytr)
                     acc["Original"].append(orig.score(Xte, yte))
                     mia["Before"].append(attack_rate(orig, Xtr[m], ytr[m], Xte, yte))
-                    t0 = time.perf_counter()
-                    ret = LogisticRegression().fit(Xtr[~m], ytr[~m])
-                    secs["Retrain"].append(time.perf_counter() - t0)
+                    with Timer() as t:
+                        ret = LogisticRegression().fit(Xtr[~m], ytr[~m])
+                    secs["Retrain"].append(t.wall)
                     acc["Retrain"].append(ret.score(Xte, yte))
                     mia["Retrain"].append(attack_rate(ret, Xtr[m], ytr[m], Xte, yte))
                     for key, make in METHODS.items():
                         clf = UnlearningClassifier(LogisticRegression(), method=make())
                         clf.fit(Xtr, ytr)
-                        t0 = time.perf_counter()
-                        clf.unlearn(Xtr[m], ytr[m])
-                        secs[key].append(time.perf_counter() - t0)
+                        with Timer() as t:
+                            clf.unlearn(Xtr[m], ytr[m])
+                        secs[key].append(t.wall)
                         acc[key].append(clf.score(Xte, yte))
                         mia[key].append(attack_rate(clf, Xtr[m], ytr[m], Xte, yte))
                 rows.append(
@@ -245,28 +264,18 @@ def removal(datasets, seeds):
 
 
 def mlp(n_features, epochs, seed):
-    """The paper's 2-layer net (listing 1: ReLU, 64 and 32 units) in skorch."""
-    import torch
-    from skorch import NeuralNetClassifier
-    from torch import nn
+    """The paper's 2-layer net (listing 1: ReLU, 64 and 32 units) in skorch.
 
-    torch.manual_seed(seed)
-    return NeuralNetClassifier(
-        nn.Sequential(
-            nn.Linear(n_features, 64),
-            nn.ReLU(),
-            nn.Linear(64, 32),
-            nn.ReLU(),
-            nn.Linear(32, 2),
-        ),
-        criterion=nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam,
+    Its initial weights come from ``seed`` and are shared by every clone.
+    """
+    return make_net(
+        n_features,
+        epochs=epochs,
+        optimizer="adam",
         lr=1e-3,
-        max_epochs=epochs,
         batch_size=64,
-        optimizer__weight_decay=1e-4,
-        train_split=None,
-        verbose=0,
+        weight_decay=1e-4,
+        seed=seed,
     )
 
 
@@ -283,7 +292,7 @@ NET_METHODS = {
 }
 
 
-def removal_net(datasets, seeds, epochs):
+def removal_net(datasets, seeds, epochs, fractions=FRACTIONS):
     """The removal protocol with the 2-layer net; same rows, same tables."""
     rows = []
     for name in datasets:
@@ -294,14 +303,14 @@ def removal_net(datasets, seeds, epochs):
             fitted = {}
             fit_secs = {}
             for key, make in {"Retrain": Retrain, **NET_METHODS}.items():
-                t0 = time.perf_counter()
-                fitted[key] = UnlearningClassifier(
-                    mlp(Xtr.shape[1], epochs, seed), method=make()
-                ).fit(Xtr, ytr)
-                fit_secs[key] = time.perf_counter() - t0
+                with Timer() as t:
+                    fitted[key] = UnlearningClassifier(
+                        mlp(Xtr.shape[1], epochs, seed), method=make()
+                    ).fit(Xtr, ytr)
+                fit_secs[key] = t.wall
             orig = fitted["Retrain"]
             for scenario in ("ordered", "random"):
-                for frac in FRACTIONS:
+                for frac in fractions:
                     m = (
                         mark_clusters(Xtr, ytr, frac, seed)
                         if scenario == "ordered"
@@ -317,9 +326,11 @@ def removal_net(datasets, seeds, epochs):
                     )
                     for key, model in fitted.items():
                         clf = copy.deepcopy(model)
-                        t0 = time.perf_counter()
-                        clf.unlearn(Xtr[m], ytr[m], X_retain=Xtr[~m], y_retain=ytr[~m])
-                        r["secs"].setdefault(key, []).append(time.perf_counter() - t0)
+                        with Timer() as t:
+                            clf.unlearn(
+                                Xtr[m], ytr[m], X_retain=Xtr[~m], y_retain=ytr[~m]
+                            )
+                        r["secs"].setdefault(key, []).append(t.wall)
                         r["acc"].setdefault(key, []).append(clf.score(Xte, yte))
                         r["mia"].setdefault(key, []).append(
                             attack_rate(clf, Xtr[m], ytr[m], Xte, yte)
@@ -345,71 +356,79 @@ def print_removal(rows, model="LogisticRegression", section="1"):
         f"\n## {section}. Removal, {model}: test accuracy % (mean over splits), "
         "ours vs paper (2-layer net)\n"
     )
-    print(
-        "| data | scenario | removed | original | retrain | PUMA | Newton | SSSE "
-        "| PUMA/retrain | paper orig. | paper retrain | paper PUMA |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    header = ["data", "scenario", "removed", "original", "retrain", "PUMA"]
+    header += ["Newton", "SSSE", "PUMA/retrain", "paper orig.", "paper retrain"]
+    header += ["paper PUMA"]
+    cells = []
     for r in rows:
         a, i = r["acc"], FRACTIONS.index(r["frac"])
         p = PAPER_T1[(r["dataset"], r["scenario"])]
-        print(
-            f"| {r['dataset']} | {r['scenario']} | {r['frac']:.0%} "
-            f"| {a['Original']:.2f} | {a['Retrain']:.2f} "
-            f"| {a['PUMA']:.2f} ± {r['acc_sd']['PUMA']:.2f} | {a['Newton']:.2f} "
-            f"| {a['SSSE']:.2f} | {a['PUMA'] / a['Retrain']:.3f} "
-            f"| {p['Original']:.2f} | {p['Retrain'][i]:.2f} | {p['PUMA'][i]:.2f} |"
+        cells.append(
+            [
+                r["dataset"],
+                r["scenario"],
+                f"{r['frac']:.0%}",
+                f"{a['Original']:.2f}",
+                f"{a['Retrain']:.2f}",
+                f"{a['PUMA']:.2f} ± {r['acc_sd']['PUMA']:.2f}",
+                f"{a['Newton']:.2f}",
+                f"{a['SSSE']:.2f}",
+                f"{a['PUMA'] / a['Retrain']:.3f}",
+                f"{p['Original']:.2f}",
+                f"{p['Retrain'][i]:.2f}",
+                f"{p['PUMA'][i]:.2f}",
+            ]
         )
+    print(markdown_table(header, cells))
     print(
         f"\n## {section}b. Membership attack, {model}: % of removed rows called "
         "members (before = original model)\n"
     )
-    print(
-        "| data | scenario | removed | before | retrain | PUMA | Newton | SSSE "
-        "| paper retrain b/a | paper PUMA b/a |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    header = ["data", "scenario", "removed", "before", "retrain", "PUMA", "Newton"]
+    header += ["SSSE", "paper retrain b/a", "paper PUMA b/a"]
+    cells = []
     for r in rows:
         m = r["mia"]
         p = PAPER_T2[(r["dataset"], r["scenario"])]
-        print(
-            f"| {r['dataset']} | {r['scenario']} | {r['frac']:.0%} | {m['Before']:.1f} "
-            f"| {m['Retrain']:.1f} | {m['PUMA']:.1f} | {m['Newton']:.1f} "
-            f"| {m['SSSE']:.1f} | {p['Retrain'][0]:.1f}/{p['Retrain'][1]:.1f} "
-            f"| {p['PUMA'][0]:.1f}/{p['PUMA'][1]:.1f} |"
+        cells.append(
+            [r["dataset"], r["scenario"], f"{r['frac']:.0%}"]
+            + [f"{m[k]:.1f}" for k in ("Before", "Retrain", "PUMA", "Newton", "SSSE")]
+            + [f"{p[k][0]:.1f}/{p[k][1]:.1f}" for k in ("Retrain", "PUMA")]
         )
+    print(markdown_table(header, cells))
     print(
         f"\n## {section}c. Request time, {model}, ms (median over splits); "
         "retrain time / method time\n"
     )
-    print(
-        "| data | scenario | removed | retrain | PUMA | Newton | SSSE | retrain/PUMA |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
+    header = ["data", "scenario", "removed", "retrain", "PUMA", "Newton", "SSSE"]
+    header += ["retrain/PUMA"]
+    cells = []
     for r in rows:
-        s = {k: 1e3 * v for k, v in r["secs"].items()}
-        print(
-            f"| {r['dataset']} | {r['scenario']} | {r['frac']:.0%} "
-            f"| {s['Retrain']:.1f} | {s['PUMA']:.1f} | {s['Newton']:.1f} "
-            f"| {s['SSSE']:.1f} | {s['Retrain'] / s['PUMA']:.2f} |"
+        ms = {k: 1e3 * v for k, v in r["secs"].items()}
+        cells.append(
+            [r["dataset"], r["scenario"], f"{r['frac']:.0%}"]
+            + [f"{ms[k]:.1f}" for k in ("Retrain", "PUMA", "Newton", "SSSE")]
+            + [f"{ms['Retrain'] / ms['PUMA']:.2f}"]
         )
+    print(markdown_table(header, cells))
 
 
 def print_fit_net(rows):
     """Fit time with each method's cache (last split): the cost paid up front."""
     print("\n## 1e. Fit time, 2-layer net, s (training + the method's cache)\n")
-    print("| data | plain fit (Retrain) | PUMA | Newton | SSSE | PUMA / plain |")
-    print("|---|---|---|---|---|---|")
-    seen = set()
+    header = ["data", "plain fit (Retrain)", "PUMA", "Newton", "SSSE", "PUMA / plain"]
+    cells, seen = [], set()
     for r in rows:
         if r["dataset"] in seen:
             continue
         seen.add(r["dataset"])
         f = r["fit"]
-        print(
-            f"| {r['dataset']} | {f['Retrain']:.2f} | {f['PUMA']:.2f} "
-            f"| {f['Newton']:.2f} | {f['SSSE']:.2f} | {f['PUMA'] / f['Retrain']:.1f} |"
+        cells.append(
+            [r["dataset"]]
+            + [f"{f[k]:.2f}" for k in ("Retrain", "PUMA", "Newton", "SSSE")]
+            + [f"{f['PUMA'] / f['Retrain']:.1f}"]
         )
+    print(markdown_table(header, cells))
 
 
 # ------------------------------------------------------- 2. mislabelled rows
@@ -418,7 +437,7 @@ def moons(n, seed, noise=0.25):
     return PolynomialFeatures(3, include_bias=False).fit_transform(X), y
 
 
-def mislabel(datasets, seeds, budgets=(0.1, 0.2, 0.3), epochs=50):
+def mislabel(datasets, seeds, budgets=(0.1, 0.2, 0.3), epochs=50, n_moons=2000):
     rows = []
     for name in datasets:
         found = {}
@@ -426,11 +445,13 @@ def mislabel(datasets, seeds, budgets=(0.1, 0.2, 0.3), epochs=50):
         for seed in seeds:
             net = name.endswith("(net)")
             if name == "Two moons (cubic)":
-                X, y = moons(2000, seed)
-                Xv, yv = moons(1000, seed + 100)
+                X, y = moons(n_moons, seed)
+                Xv, yv = moons(n_moons // 2, seed + 100)
             elif net:  # the paper's Figure 4 setting: raw 2-d moons, the MLP
-                X, y = make_moons(n_samples=2000, noise=0.25, random_state=seed)
-                Xv, yv = make_moons(n_samples=1000, noise=0.25, random_state=seed + 100)
+                X, y = make_moons(n_samples=n_moons, noise=0.25, random_state=seed)
+                Xv, yv = make_moons(
+                    n_samples=n_moons // 2, noise=0.25, random_state=seed + 100
+                )
                 X, Xv = X.astype(np.float32), Xv.astype(np.float32)
             else:
                 X, Xv, y, yv = load(name, seed)  # the clean test split validates
@@ -445,27 +466,7 @@ def mislabel(datasets, seeds, budgets=(0.1, 0.2, 0.3), epochs=50):
             else:
                 model, method = LogisticRegression(), "newton"
             clf = UnlearningClassifier(model, method=method).fit(X, y)
-            rankings = {}
-            t0 = time.perf_counter()
-            rankings["random"] = rng.permutation(len(y))
-            secs.setdefault("random", []).append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            p_true = clf.predict_proba(X)[
-                np.arange(len(y)), np.searchsorted(classes, y)
-            ]
-            rankings["loss"] = np.argsort(np.log(p_true), kind="stable")
-            secs.setdefault("loss", []).append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            rankings["self-influence"] = np.argsort(-self_influence(clf, X, y))
-            secs.setdefault("self-influence", []).append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            psi = influence_scores(clf, X, y, criterion="log_loss")
-            rankings["PUMA psi"] = np.argsort(psi, kind="stable")
-            secs.setdefault("PUMA psi", []).append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            psi = influence_scores(clf, X, y, criterion="log_loss", validation=(Xv, yv))
-            rankings["PUMA psi (val.)"] = np.argsort(psi, kind="stable")
-            secs.setdefault("PUMA psi (val.)", []).append(time.perf_counter() - t0)
+            rankings = rank_rows(clf, X, y, classes, (Xv, yv), rng, secs)
             for key, order in rankings.items():
                 for b in budgets:
                     k = int(round(b * len(y)))
@@ -473,9 +474,9 @@ def mislabel(datasets, seeds, budgets=(0.1, 0.2, 0.3), epochs=50):
                     found.setdefault((key, b), []).append(hit)
             for b in budgets:
                 k = int(round(b * len(y)))
-                t0 = time.perf_counter()
-                S = find_mislabeled(clf, X, y, k, rank="influence")
-                secs.setdefault("PUMA Alg. 2", []).append(time.perf_counter() - t0)
+                with Timer() as t:
+                    S = find_mislabeled(clf, X, y, k, rank="influence")
+                secs.setdefault("PUMA Alg. 2", []).append(t.wall)
                 found.setdefault(("PUMA Alg. 2", b), []).append(
                     np.isin(S, flipped).sum() / len(flipped)
                 )
@@ -486,6 +487,31 @@ def mislabel(datasets, seeds, budgets=(0.1, 0.2, 0.3), epochs=50):
                 )
         rows.append((name, found, secs))
     return rows
+
+
+def rank_rows(clf, X, y, classes, validation, rng, secs):
+    """Each ranking of the rows, most suspicious first; its time into ``secs``."""
+    rows = np.arange(len(y))
+    scorers = {
+        "random": lambda: rng.permutation(len(y)),
+        "loss": lambda: np.argsort(
+            np.log(clf.predict_proba(X)[rows, np.searchsorted(classes, y)]),
+            kind="stable",
+        ),
+        "self-influence": lambda: np.argsort(-self_influence(clf, X, y)),
+        "PUMA psi": lambda: np.argsort(
+            influence_scores(clf, X, y, criterion="log_loss"), kind="stable"
+        ),
+        "PUMA psi (val.)": lambda: np.argsort(
+            influence_scores(clf, X, y, criterion="log_loss", validation=validation),
+            kind="stable",
+        ),
+    }
+    rankings = {}
+    for key, rank in scorers.items():
+        rankings[key], t = timed(rank)
+        secs.setdefault(key, []).append(t.wall)
+    return rankings
 
 
 def print_mislabel(rows, budgets=(0.1, 0.2, 0.3)):
@@ -499,38 +525,32 @@ def print_mislabel(rows, budgets=(0.1, 0.2, 0.3)):
         "PUMA Alg. 2",
         "Alg. 2 (val.)",
     )
-    print(
-        "| data | inspected | "
-        + " | ".join(keys)
-        + " | Alg. 2 rows kept / inspected | PUMA psi (val.) / loss |"
-    )
-    print("|---|---|" + "---|" * (len(keys) + 2))
+    header = ["data", "inspected", *keys, "Alg. 2 rows kept / inspected"]
+    header.append("PUMA psi (val.) / loss")
+    cells = []
     for name, found, _ in rows:
         for b in budgets:
             vals = [np.mean(found[(k, b)]) for k in keys]
             kept = np.mean(found[("Alg. 2 kept", b)])
             ratio = vals[4] / max(vals[1], 1e-12)
-            print(
-                f"| {name} | {b:.0%} | "
-                + " | ".join(f"{v:.3f}" for v in vals)
-                + f" | {kept:.2f} | {ratio:.2f} |"
+            cells.append(
+                [name, f"{b:.0%}"]
+                + [f"{v:.3f}" for v in vals]
+                + [f"{kept:.2f}", f"{ratio:.2f}"]
             )
+    print(markdown_table(header, cells))
     print("\n## 2b. Scoring time, ms (median); paper Table 3 in seconds (net)\n")
     keys = ("loss", "self-influence", "PUMA psi", "PUMA psi (val.)", "PUMA Alg. 2")
-    print("| data | " + " | ".join(keys) + " | self-influence / PUMA psi |")
-    print("|---|" + "---|" * (len(keys) + 1))
+    cells = []
     for name, _, secs in rows:
         ms = [1e3 * np.median(secs[k]) for k in keys]
-        print(
-            f"| {name} | "
-            + " | ".join(f"{v:.2f}" for v in ms)
-            + f" | {ms[1] / ms[2]:.1f} |"
-        )
+        cells.append([name] + [f"{v:.2f}" for v in ms] + [f"{ms[1] / ms[2]:.1f}"])
     for name, t in PAPER_T3.items():
-        print(
-            f"| paper: {name} (s) | - | {t['SelfInfluence']} | {t['PUMA']} | - | - "
-            f"| {t['SelfInfluence'] / t['PUMA']:.0f} |"
+        cells.append(
+            [f"paper: {name} (s)", "-", str(t["SelfInfluence"]), str(t["PUMA"])]
+            + ["-", "-", f"{t['SelfInfluence'] / t['PUMA']:.0f}"]
         )
+    print(markdown_table(["data", *keys, "self-influence / PUMA psi"], cells))
 
 
 def scoring_scale(n, d, repeats=3):
@@ -543,45 +563,36 @@ def scoring_scale(n, d, repeats=3):
     y_enc = a.encode_target(y)
     v = clf.state_.curvature.solve(a.gradient(theta, X, y_enc, np.ones(n)) / n)
 
-    def timed(f):
-        ts = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            f()
-            ts.append(time.perf_counter() - t0)
-        return 1e3 * np.median(ts)
+    def ms(f):
+        return 1e3 * median_timing(f, repeats).wall
 
     return {
-        "psi = G v, X-space": timed(lambda: influence(a, theta, X, y_enc, v)),
-        "n gradients, then G v": timed(
+        "psi = G v, X-space": ms(lambda: influence(a, theta, X, y_enc, v)),
+        "n gradients, then G v": ms(
             lambda: a.per_sample_gradients(theta, X, y_enc) @ v
         ),
-        "self-influence": timed(lambda: self_influence(clf, X, y)),
-        "loss": timed(lambda: clf.predict_proba(X)),
-        "influence_scores (end to end)": timed(lambda: influence_scores(clf, X, y)),
+        "self-influence": ms(lambda: self_influence(clf, X, y)),
+        "loss": ms(lambda: clf.predict_proba(X)),
+        "influence_scores (end to end)": ms(lambda: influence_scores(clf, X, y)),
     }
 
 
 def print_scale(times, n, d):
     print(f"\n## 2c. Scoring time at scale, n={n}, d={d}, ms (median of 3)\n")
-    print("| " + " | ".join(times) + " | n gradients / psi | self-influence / psi |")
-    print("|" + "---|" * (len(times) + 2))
     t = list(times.values())
-    print(
-        "| "
-        + " | ".join(f"{x:.1f}" for x in t)
-        + f" | {t[1] / t[0]:.1f} | {t[2] / t[0]:.1f} |"
-    )
+    cells = [[f"{x:.1f}" for x in t] + [f"{t[1] / t[0]:.1f}", f"{t[2] / t[0]:.1f}"]]
+    header = [*times, "n gradients / psi", "self-influence / psi"]
+    print(markdown_table(header, cells))
 
 
 # --------------------------------------------------------- 3. calibration
-def calibration(seeds, k=250, eta=1.0):
+def calibration(seeds, k=250, eta=1.0, n=5000, n_flips=100):
     out = []
     for seed in seeds:
-        X, y = moons(5000, 3 * seed)
-        Xv, yv = moons(2000, 3 * seed + 1)
-        Xt, yt = moons(5000, 3 * seed + 2)
-        flip = np.random.default_rng(seed).choice(5000, 100, replace=False)
+        X, y = moons(n, 3 * seed)
+        Xv, yv = moons(2 * n // 5, 3 * seed + 1)
+        Xt, yt = moons(n, 3 * seed + 2)
+        flip = np.random.default_rng(seed).choice(n, n_flips, replace=False)
         y[flip] = 1 - y[flip]
         clf = UnlearningClassifier(LogisticRegression()).fit(X, y)
         res = {}
@@ -593,9 +604,8 @@ def calibration(seeds, k=250, eta=1.0):
                 {"validation": (Xv, yv), "patch_criterion": "log_loss"},
             ),
         ):
-            t0 = time.perf_counter()
-            t = calibration_triage(clf, X, y, k, eta=eta, **kw)
-            dt = time.perf_counter() - t0
+            with Timer() as dt:
+                t = calibration_triage(clf, X, y, k, eta=eta, **kw)
             est = t.estimator
             res[label] = dict(
                 sets=(len(t.over_confident), len(t.over_uncertain), len(t.other_noise)),
@@ -604,7 +614,7 @@ def calibration(seeds, k=250, eta=1.0):
                     expected_calibration_error(yt, est.predict_proba(Xt)),
                 ),
                 acc=(clf.score(Xt, yt), est.score(Xt, yt)),
-                ms=1e3 * dt,
+                ms=1e3 * dt.wall,
             )
         out.append(res)
     return out
@@ -615,66 +625,76 @@ def print_calibration(results, k=250):
         f"\n## 3. Calibration patch (k={k}, eta=1): test ECE (15 bins) and accuracy"
         ", mean over splits\n"
     )
-    print(
-        "| criterion measured on | S1/S2/S3 sizes | ECE before | ECE after "
-        "| after/before | acc before | acc after | ms |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
+    header = ["criterion measured on", "S1/S2/S3 sizes", "ECE before", "ECE after"]
+    header += ["after/before", "acc before", "acc after", "ms"]
+    cells = []
     for label in results[0]:
         rs = [r[label] for r in results]
         e0, e1 = np.mean([r["ece"][0] for r in rs]), np.mean([r["ece"][1] for r in rs])
         a0, a1 = np.mean([r["acc"][0] for r in rs]), np.mean([r["acc"][1] for r in rs])
         sizes = "/".join(f"{np.mean([r['sets'][i] for r in rs]):.0f}" for i in range(3))
         ms = np.median([r["ms"] for r in rs])
-        print(
-            f"| {label} | {sizes} | {e0:.4f} | {e1:.4f} | {e1 / e0:.2f} "
-            f"| {a0:.4f} | {a1:.4f} | {ms:.0f} |"
+        cells.append(
+            [label, sizes, f"{e0:.4f}", f"{e1:.4f}", f"{e1 / e0:.2f}"]
+            + [f"{a0:.4f}", f"{a1:.4f}", f"{ms:.0f}"]
         )
+    print(markdown_table(header, cells))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one split")
+def main(argv=None):
+    parser = script_parser(
+        __doc__,
+        "one split, 20% and 60% removed, 2 net epochs, the net on breast cancer "
+        "only, 300 two-moons rows, scale 5,000 x 20, calibration on 1,000 rows",
+    )
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--model", choices=("linear", "mlp", "both"), default="both")
-    parser.add_argument("--epochs", type=int, default=50, help="net epochs")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="net epochs (default 50)"
+    )
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
     seeds = [0] if args.quick else list(range(args.seeds))
+    epochs = args.epochs or (2 if args.quick else 50)
     print("# bench_puma\n")
+    print(machine_header(args.threads))
     print(
-        f"python {platform.python_version()}, numpy {np.__version__}, "
-        f"scikit-learn {sklearn.__version__}, {args.threads} BLAS thread(s), "
-        f"{len(seeds)} split(s); membership attack: "
+        f"- {len(seeds)} split(s); membership attack: "
         f"{'metrics.LossAttack' if LossAttack else 'bench loss threshold'}"
     )
-    with threadpool_limits(args.threads), warnings.catch_warnings():
+    if args.model in ("mlp", "both"):
+        import torch  # noqa: F401  (limit_threads sets its threads)
+    with limit_threads(args.threads), warnings.catch_warnings():
         warnings.simplefilter("ignore", UnlearningBudgetWarning)
-        t0 = time.perf_counter()
-        if args.model in ("mlp", "both"):
-            import torch
+        _, total = timed(lambda: run(args, sizes, seeds, epochs))
+    print(f"\ntotal {total.wall:.0f} s wall, {total.cpu:.0f} s CPU")
 
-            torch.set_num_threads(args.threads)
-            rows = removal_net(("Breast cancer", "German"), seeds, args.epochs)
-            print_removal(
-                rows, model=f"2-layer net (64-32, {args.epochs} epochs)", section="1d"
-            )
-            print_fit_net(rows)
-        if args.model == "mlp":
-            print(f"\ntotal {time.perf_counter() - t0:.0f} s")
-            return
-        print_removal(removal(("Breast cancer", "German"), seeds))
-        print_mislabel(
-            mislabel(
-                ("Breast cancer", "German", "Two moons (cubic)", "Two moons (net)"),
-                seeds,
-                epochs=args.epochs,
-            )
+
+def run(args, sizes, seeds, epochs):
+    if args.model in ("mlp", "both"):
+        rows = removal_net(sizes.net_datasets, seeds, epochs, sizes.fractions)
+        print_removal(rows, model=f"2-layer net (64-32, {epochs} epochs)", section="1d")
+        print_fit_net(rows)
+    if args.model == "mlp":
+        return
+    print_removal(removal(("Breast cancer", "German"), seeds, sizes.fractions))
+    print_mislabel(
+        mislabel(
+            ("Breast cancer", "German", "Two moons (cubic)", "Two moons (net)"),
+            seeds,
+            epochs=epochs,
+            n_moons=sizes.moons_rows,
         )
-        n, d = (20_000, 50) if args.quick else (200_000, 100)
-        print_scale(scoring_scale(n, d), n, d)
-        print_calibration(calibration(seeds))
-        print(f"\ntotal {time.perf_counter() - t0:.0f} s")
+    )
+    n, d = sizes.scale
+    print_scale(scoring_scale(n, d), n, d)
+    k = sizes.calibration_k
+    print_calibration(
+        calibration(
+            seeds, k=k, n=sizes.calibration_rows, n_flips=sizes.calibration_flips
+        ),
+        k=k,
+    )
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ exponents.
 
 Usage::
 
-    python benchmarks/bench_scale.py --quick          # 1e5..1e6 rows, ~2 min
+    python benchmarks/bench_scale.py --quick          # 2e4 and 5e4 rows, seconds
     python benchmarks/bench_scale.py                  # 1e5..2e7 rows
     python benchmarks/bench_scale.py --max-n 3e6 --threads 2 --output scale.md
 """
@@ -50,7 +50,6 @@ import argparse
 import json
 import os
 import pickle
-import platform
 import resource
 import statistics
 import subprocess
@@ -61,32 +60,41 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from _common import (
+    Timer,
+    limit_threads,
+    log,
+    machine_header,
+    markdown_table,
+    script_parser,
+)
 
 D = 100
 REQUEST_ROWS = 1000
 N_TIMED = 3  # requests timed (median); one more is traced for memory
 SIZES = [100_000, 300_000, 1_000_000, 3_000_000, 10_000_000, 20_000_000]
-QUICK_SIZES = [100_000, 300_000, 1_000_000]
+QUICK_SIZES = [20_000, 50_000]
 GEN_CHUNK = 250_000
 SEED = 0
 
 
 # ------------------------------------------------------------------ memory
-def rss_anon() -> int:
-    """Anonymous resident bytes of this process (Linux)."""
-    with open("/proc/self/status") as f:
+def _proc_bytes(path, key) -> int:
+    """A ``key: N kB`` line of a /proc file, in bytes (0 if absent)."""
+    with open(path) as f:
         for line in f:
-            if line.startswith("RssAnon:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def rss_anon() -> int:
+    """Anonymous resident bytes of this process (Linux)."""
+    return _proc_bytes("/proc/self/status", "RssAnon")
 
 
 def mem_available() -> int:
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return _proc_bytes("/proc/meminfo", "MemAvailable")
 
 
 class PeakSampler:
@@ -137,22 +145,22 @@ def ensure_data(data_dir: Path, n_max: int) -> tuple[Path, Path]:
         if meta["d"] == D and meta["seed"] == SEED and meta["n"] >= n_max:
             return x_path, y_path
     log(f"generating {n_max:,} x {D} float32 rows in {x_path} ...")
-    t0 = time.perf_counter()
-    X = np.memmap(x_path, dtype=np.float32, mode="w+", shape=(n_max, D))
-    y = np.empty(n_max, dtype=np.int8)
-    w = np.random.default_rng(SEED).normal(size=D) / np.sqrt(D) * 2.0
-    for start in range(0, n_max, GEN_CHUNK):
-        stop = min(n_max, start + GEN_CHUNK)
-        rng = np.random.default_rng([SEED, start])
-        block = rng.standard_normal((stop - start, D), dtype=np.float32)
-        X[start:stop] = block
-        margin = block @ w + 0.5 + rng.logistic(size=stop - start)
-        y[start:stop] = margin > 0
-    X.flush()
-    del X
-    np.save(y_path, y)
-    meta_path.write_text(json.dumps({"n": n_max, "d": D, "seed": SEED}))
-    log(f"generated in {time.perf_counter() - t0:.0f} s")
+    with Timer() as timer:
+        X = np.memmap(x_path, dtype=np.float32, mode="w+", shape=(n_max, D))
+        y = np.empty(n_max, dtype=np.int8)
+        w = np.random.default_rng(SEED).normal(size=D) / np.sqrt(D) * 2.0
+        for start in range(0, n_max, GEN_CHUNK):
+            stop = min(n_max, start + GEN_CHUNK)
+            rng = np.random.default_rng([SEED, start])
+            block = rng.standard_normal((stop - start, D), dtype=np.float32)
+            X[start:stop] = block
+            margin = block @ w + 0.5 + rng.logistic(size=stop - start)
+            y[start:stop] = margin > 0
+        X.flush()
+        del X
+        np.save(y_path, y)
+        meta_path.write_text(json.dumps({"n": n_max, "d": D, "seed": SEED}))
+    log(f"generated in {timer.wall:.0f} s wall, {timer.cpu:.0f} s CPU")
     return x_path, y_path
 
 
@@ -198,13 +206,12 @@ def worker_unlearn(x_path, y_path, n) -> dict:
     clf = UnlearningClassifier(LogisticRegression())
     clf.fit(X[:2000], y[:2000])  # imports and first-call costs, outside the timing
     parts.update(newton_s=0.0, fingerprint_s=0.0)
-    with PeakSampler() as fit_mem:
-        t0 = time.perf_counter()
+    with PeakSampler() as fit_mem, Timer() as fit_t:
         clf.fit(X, y)
-        fit_s = time.perf_counter() - t0
     out = {
         "n": n,
-        "fit_s": fit_s,
+        "fit_s": fit_t.wall,
+        "fit_cpu_s": fit_t.cpu,
         "newton_s": parts["newton_s"],
         "fingerprint_s": parts["fingerprint_s"],
         "newton_steps": int(clf.estimator_.n_iter_[0]),
@@ -213,12 +220,13 @@ def worker_unlearn(x_path, y_path, n) -> dict:
         "model_bytes": len(pickle.dumps(clf)),
     }
     *timed_sets, traced_set = request_rows(n)
-    times = []
+    times, cpu = [], []
     for rows in timed_sets:  # plain timing: no tracing, no sampling thread
         X_del, y_del = np.asarray(X[rows]), y[rows]
-        t0 = time.perf_counter()
-        clf.unlearn(X_del, y_del)
-        times.append(time.perf_counter() - t0)
+        with Timer() as t:
+            clf.unlearn(X_del, y_del)
+        times.append(t.wall)
+        cpu.append(t.cpu)
     X_del, y_del = np.asarray(X[traced_set]), y[traced_set]
     tracemalloc.start()
     with PeakSampler() as req_mem:
@@ -227,6 +235,7 @@ def worker_unlearn(x_path, y_path, n) -> dict:
     tracemalloc.stop()
     out.update(
         request_s=statistics.median(times),
+        request_cpu_s=statistics.median(cpu),
         request_times=times,
         request_peak_traced=peak,
         request_peak_anon=req_mem.extra,
@@ -251,12 +260,11 @@ def worker_refit(x_path, y_path, n) -> dict:
         Xk[pos : pos + len(block)] = block
         pos += len(block)
     yk = y[keep]
-    with PeakSampler() as mem:
-        t0 = time.perf_counter()
+    with PeakSampler() as mem, Timer() as t:
         est = LogisticRegression().fit(Xk, yk)
-        refit_s = time.perf_counter() - t0
     return {
-        "refit_s": refit_s,
+        "refit_s": t.wall,
+        "refit_cpu_s": t.cpu,
         "refit_iter": int(est.n_iter_[0]),
         "refit_peak_anon": mem.peak - base,  # includes X in memory
         "refit_ru_maxrss": ru_maxrss(),
@@ -283,10 +291,6 @@ def run_worker(kind, args, n) -> dict:
 
 
 # ------------------------------------------------------------------ report
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
 def mb(x):
     return "—" if x is None else f"{x / 2**20:,.0f}"
 
@@ -305,42 +309,48 @@ def exponent(ns, values):
     return float(np.polyfit(x, yv, 1)[0])
 
 
-def machine_header(threads):
-    from threadpoolctl import threadpool_info
-
-    lines = [
-        f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"{mem_available() / 2**30:.0f} GiB available, Python "
-        f"{platform.python_version()}, numpy {np.__version__}",
-        f"- BLAS threads: {threads}; load average at start: "
-        + ", ".join(f"{x:.2f}" for x in os.getloadavg()),
-    ]
-    libs = {i.get("internal_api") for i in threadpool_info()}
-    lines.append(f"- threadpools: {', '.join(sorted(x for x in libs if x))}")
-    return "\n".join(lines)
-
-
 def report(results, args) -> str:
-    out = [machine_header(args.threads), ""]
-    out.append(
-        "| n | X on disk (GB) | fit s (Newton / fingerprints) | Newton steps | "
-        "fit peak anon MB | ru_maxrss MB | model MB | request ms (median of 3) | "
-        "request peak MB (traced / anon) | sklearn refit s | refit peak anon MB | "
-        "refit / request |"
-    )
-    out.append("|" + "---|" * 12)
+    memory = f"- memory available: {mem_available() / 2**30:.0f} GiB"
+    out = [machine_header(args.threads, extra=[memory]), ""]
+    header = [
+        "n",
+        "X on disk (GB)",
+        "fit s (Newton / fingerprints)",
+        "Newton steps",
+        "fit peak anon MB",
+        "ru_maxrss MB",
+        "model MB",
+        "request ms (median of 3)",
+        "request peak MB (traced / anon)",
+        "sklearn refit s",
+        "refit peak anon MB",
+        "refit / request",
+        "fit CPU s",
+        "request CPU ms (median of 3)",
+    ]
+    rows = []
     for r in results:
         refit = r.get("refit_s")
-        ratio = f"{refit / r['request_s']:,.0f}×" if refit else "—"
-        out.append(
-            f"| {r['n']:,} | {r['n'] * D * 4 / 1e9:.2f} | "
-            f"{secs(r['fit_s'])} ({secs(r['newton_s'])} / "
-            f"{secs(r['fingerprint_s'])}) | {r['newton_steps']} | "
-            f"{mb(r['fit_peak_anon'])} | {mb(r['ru_maxrss'])} | "
-            f"{mb(r['model_bytes'])} | {r['request_s'] * 1e3:,.1f} | "
-            f"{mb(r['request_peak_traced'])} / {mb(r['request_peak_anon'])} | "
-            f"{secs(refit)} | {mb(r.get('refit_peak_anon'))} | {ratio} |"
+        rows.append(
+            [
+                f"{r['n']:,}",
+                f"{r['n'] * D * 4 / 1e9:.2f}",
+                f"{secs(r['fit_s'])} ({secs(r['newton_s'])} / "
+                f"{secs(r['fingerprint_s'])})",
+                str(r["newton_steps"]),
+                mb(r["fit_peak_anon"]),
+                mb(r["ru_maxrss"]),
+                mb(r["model_bytes"]),
+                f"{r['request_s'] * 1e3:,.1f}",
+                f"{mb(r['request_peak_traced'])} / {mb(r['request_peak_anon'])}",
+                secs(refit),
+                mb(r.get("refit_peak_anon")),
+                f"{refit / r['request_s']:,.0f}×" if refit else "—",
+                secs(r["fit_cpu_s"]),
+                f"{r['request_cpu_s'] * 1e3:,.1f}",
+            ]
         )
+    out.append(markdown_table(header, rows))
     ns = [r["n"] for r in results]
     out.append("")
     out.append(
@@ -356,17 +366,20 @@ def report(results, args) -> str:
         ("request peak memory (traced)", [r["request_peak_traced"] for r in results]),
     ]
     refits = [(r["n"], r["refit_s"]) for r in results if r.get("refit_s")]
-    out.append("| cost | b | largest / smallest n |")
-    out.append("|---|---|---|")
-    for name, vals in rows:
-        b = exponent(ns, vals)
-        out.append(f"| {name} | {b:.2f} | {vals[-1] / vals[0]:,.2f}× |")
+    growth = [
+        [name, f"{exponent(ns, vals):.2f}", f"{vals[-1] / vals[0]:,.2f}×"]
+        for name, vals in rows
+    ]
     if len(refits) >= 2:
         b = exponent([a for a, _ in refits], [v for _, v in refits])
-        out.append(
-            f"| sklearn refit time (n ≤ {refits[-1][0]:,}) | {b:.2f} | "
-            f"{refits[-1][1] / refits[0][1]:,.2f}× |"
+        growth.append(
+            [
+                f"sklearn refit time (n ≤ {refits[-1][0]:,})",
+                f"{b:.2f}",
+                f"{refits[-1][1] / refits[0][1]:,.2f}×",
+            ]
         )
+    out.append(markdown_table(["cost", "b", "largest / smallest n"], growth))
     b_req = exponent(ns, [r["request_s"] for r in results])
     b_mem = exponent(ns, [r["request_peak_traced"] for r in results])
     verdict = "PASS" if b_req < 0.1 and b_mem < 0.1 else "FAIL"
@@ -379,8 +392,7 @@ def report(results, args) -> str:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="n up to 1e6 only")
+    p = script_parser(__doc__, f"n = {', '.join(f'{n:,}' for n in QUICK_SIZES)}")
     p.add_argument("--max-n", type=float, default=None, help="largest n (e.g. 3e6)")
     p.add_argument(
         "--max-refit-n",
@@ -389,7 +401,6 @@ def main(argv=None):
         help="largest n for the in-memory scikit-learn refit (default: what "
         "fits in 40%% of the available memory)",
     )
-    p.add_argument("--threads", type=int, default=1, help="BLAS threads (0: default)")
     p.add_argument(
         "--data-dir",
         type=Path,
@@ -406,11 +417,8 @@ def main(argv=None):
         ensure_data(args.data_dir, args.n)
         return
     if args.worker:
-        from threadpoolctl import threadpool_limits
-
         x_path, y_path = args.data_dir / "X.f32", args.data_dir / "y.npy"
-        limit = None if args.threads == 0 else args.threads
-        with threadpool_limits(limit):
+        with limit_threads(args.threads):
             fn = worker_unlearn if args.worker == "unlearn" else worker_refit
             print(json.dumps(fn(x_path, y_path, args.n)))
         return

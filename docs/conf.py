@@ -38,7 +38,7 @@ extensions = [
     "sphinx_gallery.gen_gallery",
     "matplotlib.sphinxext.plot_directive",
 ]
-try:  # the markdown pages (architecture, development notes)
+try:  # the markdown pages (architecture, limitations)
     import myst_parser  # noqa: F401
 
     extensions.append("myst_parser")
@@ -74,7 +74,7 @@ exclude_patterns = [
     "sg_execution_times.rst",
 ]
 if not HAVE_MYST:  # pragma: no cover
-    exclude_patterns += ["architecture.md", "development-notes.md"]
+    exclude_patterns += ["architecture.md", "limitations.md"]
 
 root_doc = "index"
 default_role = "literal"

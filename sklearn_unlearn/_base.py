@@ -19,6 +19,7 @@ from sklearn.utils.validation import (
 )
 
 from ._fingerprint import RowMultiset, as_key_array, fingerprint_array
+from ._fingerprint_key import FingerprintKey, resolve_key
 from ._front_doors import UpdateFrontDoorsMixin
 from ._ledger import Ledger
 from ._preprocessed_update import (
@@ -28,6 +29,8 @@ from ._preprocessed_update import (
     update_through_preprocessing,
     warn_preprocessing_once,
 )
+from ._request_rows import explain_missing
+from ._training_fold import record_training_fold
 from .adapters import LinearAdapter, check_model, is_skorch_net
 from .adapters._newton_solver import minimize_newton
 from .curvature import CholeskyCurvature, NotPositiveDefiniteError
@@ -91,13 +94,27 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         "method": [StrOptions(set(METHOD_SHORTCUTS)), UnlearningMethod],
         "error_budget": [Interval(Real, 0, None, closed="neither"), None],
         "polish": ["boolean"],
+        "fingerprint_key": [FingerprintKey, None],
     }
 
-    def __init__(self, estimator, method="newton", *, error_budget=None, polish=True):
+    def __init__(
+        self,
+        estimator,
+        method="newton",
+        *,
+        error_budget=None,
+        polish=True,
+        fingerprint_key=None,
+    ):
         self.estimator = estimator
         self.method = method
         self.error_budget = error_budget
         self.polish = polish
+        self.fingerprint_key = fingerprint_key
+
+    def _key(self) -> bytes:
+        """The secret of the fitted fingerprints (raises if held elsewhere)."""
+        return resolve_key(self.fingerprint_key, self.fingerprint_key_)
 
     # ---------------------------------------------------------------- helpers
     def _make_method(self) -> UnlearningMethod:
@@ -296,6 +313,7 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         self : object
         """
         check_model(self._model_template())
+        X_arg, y_arg = X, y
         if self._wraps_pipeline and self._is_net:
             raise ValueError("a skorch net behind a pipeline is not supported yet.")
         method = self._make_method()
@@ -362,6 +380,7 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         self.method_ = method
         if hasattr(est, "classes_"):
             self.classes_ = est.classes_
+            self.class_counts_ = self._class_counts(y, np.zeros(len(self.classes_)))
         self.state_ = UnlearnState(
             theta=theta,
             curvature=curvature,
@@ -370,8 +389,13 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
             radius=adapter.max_row_norm(X),
             residual_bound=gnorm,
         )
+        self.fingerprint_key_ = (
+            FingerprintKey.generate()
+            if self.fingerprint_key is None
+            else self.fingerprint_key
+        )
         self.fingerprints_ = RowMultiset()
-        keys = fingerprint_array(X if X_raw is None else X_raw, y)
+        keys = fingerprint_array(X if X_raw is None else X_raw, y, self._key())
         self.fingerprints_.add(
             keys, np.ones(len(y)) if sample_weight is None else sample_weight
         )
@@ -407,15 +431,19 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
                 add=None,
                 retain=retain,
             )
+        record_training_fold(self, X_arg, y_arg, forget)
         return self
 
-    def _set_row_keys(self, keys, sample_weight=None) -> None:
+    def _set_row_keys(self, keys, sample_weight=None, key=None) -> None:
         """Replace the fingerprints of the training rows (same rows, raw form).
 
         A pipeline calls this after ``fit`` so that fingerprints identify the
-        raw rows, which stay the same when the preprocessing is downdated.
+        raw rows, which stay the same when the preprocessing is downdated;
+        ``key`` is the pipeline's :class:`FingerprintKey` they were made with.
         """
         check_is_fitted(self)
+        if key is not None:
+            self.fingerprint_key_ = key
         if len(keys) != len(self.fingerprints_):
             raise ValueError("one fingerprint per training row is needed.")
         fp = RowMultiset()
@@ -435,6 +463,37 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
 
     _is_regressor = False
 
+    def _class_counts(self, y, start):
+        """``start`` plus the rows of each class of ``classes_`` in ``y``."""
+        counts = np.array(start, dtype=np.int64)
+        np.add.at(counts, np.searchsorted(self.classes_, np.asarray(y)), 1)
+        return counts
+
+    def _class_counts_after(self, y_removed, y_added):
+        """Rows per class after a request; refuses one that empties a class.
+
+        A refit on the remaining rows would not know a class none of them
+        holds (``classes_`` would lose it, or a binary model would not fit at
+        all); the unlearned model would still predict it. Such a request is
+        refused; ``None`` for a regressor or a model fitted before counts
+        were kept.
+        """
+        counts = getattr(self, "class_counts_", None)
+        if counts is None:
+            return None
+        after = self._class_counts(y_added, counts)
+        np.subtract.at(after, np.searchsorted(self.classes_, np.asarray(y_removed)), 1)
+        empty = self.classes_[after <= 0]
+        if len(empty):
+            raise ValueError(
+                f"this request leaves no training row of class "
+                f"{', '.join(map(repr, empty.tolist()))}: a refit on the remaining "
+                "rows would not know the class, but the model would still predict "
+                "it. Nothing was changed; to drop a class, retrain on the rows "
+                "that remain."
+            )
+        return after
+
     def _check_targets(self, y, sample_weight):  # overridden by the classifier
         pass
 
@@ -452,7 +511,38 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         y = self._validate_y(y, X.shape[0])
         if w is not None and not isinstance(w, str):
             w = _check_sample_weight(w, X)
+        if what == "add":
+            self._check_rows_to_add(X, y)
         return X, y, w
+
+    def _check_rows_to_add(self, X, y):
+        """Refuse new rows a refit would refuse: targets outside the loss's
+        domain, values whose products overflow float64."""
+        loss = getattr(self._model, "_base_loss", None)
+        if loss is not None and len(y):
+            if not loss.in_y_true_range(np.asarray(y, dtype=np.float64)):
+                raise ValueError(
+                    f"targets to add lie outside the domain of "
+                    f"{type(self._model).__name__}'s loss "
+                    f"({type(loss).__name__}: e.g. Poisson needs y >= 0, Gamma "
+                    "y > 0); a refit refuses them. Nothing was changed."
+                )
+        if not len(y) or not hasattr(X, "shape"):
+            return
+        with np.errstate(over="ignore", invalid="ignore"):
+            if hasattr(X, "multiply"):
+                sq = np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64)
+            else:
+                Xf = np.asarray(X, dtype=np.float64)
+                sq = np.einsum("ij,ij->i", Xf, Xf)
+        bad = np.flatnonzero(~np.isfinite(sq))
+        if len(bad):
+            raise ValueError(
+                f"rows to add at positions {bad[:10].tolist()} hold values so large "
+                "that their squared norm overflows float64; the model's curvature "
+                "and error bound would become inf/NaN for good. Nothing was "
+                "changed."
+            )
 
     def _update(
         self,
@@ -490,6 +580,8 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
             remove=self._raw_rows(remove),
             add=self._raw_rows(add),
             retain=self._raw_rows(retain),
+            key=self._key(),
+            classes=getattr(self, "classes_", None),
         )
         if result.changed:
             self.estimator_.steps[:-1] = result.preprocessor.steps
@@ -540,11 +632,21 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         )
         keys_r = row_keys.get("remove")
         if keys_r is None:
-            keys_r = fingerprint_array(Xr, yr)
+            keys_r = fingerprint_array(Xr, yr, self._key())
         if len(yr):
             bad = self.fingerprints_.missing(keys_r, wr)
             if len(bad):
-                raise missing_rows_error(bad, len(yr))
+                why = ""
+                if "remove" not in row_keys:  # rows as given, in the model's form
+                    why = explain_missing(
+                        bad,
+                        Xr,
+                        yr,
+                        self.fingerprints_,
+                        self._key(),
+                        getattr(self, "classes_", None),
+                    )
+                raise missing_rows_error(bad, len(yr), why)
             if wr is None:
                 wr = self.fingerprints_.peek_weights(keys_r)
         if add is not None:
@@ -560,15 +662,16 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         rows_a = self._rows(Xa, ya, wa)
         keys_a = row_keys.get("add")
         if keys_a is None:
-            keys_a = fingerprint_array(Xa, ya)
+            keys_a = fingerprint_array(Xa, ya, self._key())
         n_remaining = len(self.fingerprints_) - len(yr) + len(ya)
         check_remaining(n_remaining)
+        class_counts = self._class_counts_after(yr, ya)
         rows_keep = None
         if retain is not None:
             Xk, yk, wk = self._validated_rows(*retain, "retain")
             keys_k = row_keys.get("retain")
             if keys_k is None:
-                keys_k = fingerprint_array(Xk, yk)
+                keys_k = fingerprint_array(Xk, yk, self._key())
             check_retained_rows(self.fingerprints_, keys_k, keys_r, keys_a)
             if wk is None:
                 wk = np.ones(len(yk))
@@ -632,6 +735,8 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
                 warnings.warn(msg, UnlearningBudgetWarning, stacklevel=3)
                 notes.append("error budget exceeded: warned")
         # 3. commit, all at once
+        if class_counts is not None:
+            self.class_counts_ = class_counts
         self.fingerprints_.remove(keys_r, wr, checked=True)
         self.fingerprints_.add(keys_a, wa)
         adapter.set_theta(self._model, new_state.theta)

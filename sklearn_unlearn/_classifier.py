@@ -36,12 +36,20 @@ class UnlearningClassifier(ClassifierMixin, BaseUnlearner):
         Run exact Newton steps after the wrapped model's own fit so that the
         model is the exact minimiser of its objective (scikit-learn's solvers
         stop at a tolerance); later updates then start from the optimum.
+    fingerprint_key : FingerprintKey, default=None
+        The secret keying the fingerprints of the training rows (the ledger's
+        and those that check requests); ``None`` draws a random key at
+        ``fit``, kept in the model. See :class:`~sklearn_unlearn.FingerprintKey`
+        for a key held outside the model (and its pickles).
 
     Attributes
     ----------
     estimator_ : estimator instance
         The fitted wrapped model; its ``coef_``/``intercept_`` follow every update.
     classes_ : ndarray of shape (n_classes,)
+    class_counts_ : ndarray of shape (n_classes,)
+        Training rows of each class now. A request that would leave a class
+        without rows is refused (a refit would not know the class).
     adapter_ : LinearAdapter
         The model's math (no data inside).
     method_ : UnlearningMethod
@@ -50,6 +58,8 @@ class UnlearningClassifier(ClassifierMixin, BaseUnlearner):
         Current parameters, cached curvature and error-bound bookkeeping.
     fingerprints_ : RowMultiset
         Fingerprints of the rows currently trained on (never the rows).
+    fingerprint_key_ : FingerprintKey
+        The key of ``fingerprints_`` and of the ledger's fingerprints.
     ledger_ : Ledger
         One record per fit or update.
     n_features_in_ : int

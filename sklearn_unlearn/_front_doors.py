@@ -6,10 +6,15 @@ remove, add, retain)``, where each of ``remove``, ``add`` and ``retain`` is
 ``None`` or a triple ``(X, y, sample_weight)`` (``sample_weight`` may be
 ``None``, or ``"carry"`` in ``add`` for a relabelling: each new copy keeps
 the weight of the copy it replaces). The class that inherits them implements
-``_update``.
+``_update``. One estimator applies one request at a time: a second thread's
+request waits for the first to commit (or fail), then is checked against the
+new state.
 """
 
 from __future__ import annotations
+
+from ._request_lock import request_lock
+from ._training_fold import forget_training_fold
 
 __all__ = ["UpdateFrontDoorsMixin"]
 
@@ -96,12 +101,15 @@ class UpdateFrontDoorsMixin:
         """
         if _num_rows(X) == 0:
             raise ValueError("No rows to forget.")
-        return self._update(
-            "unlearn",
-            remove=(X, y, sample_weight),
-            add=None,
-            retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
-        )
+        with request_lock(self):  # one request at a time
+            result = self._update(
+                "unlearn",
+                remove=(X, y, sample_weight),
+                add=None,
+                retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
+            )
+            forget_training_fold(self)  # the training rows changed
+        return result
 
     def relabel(
         self,
@@ -150,12 +158,15 @@ class UpdateFrontDoorsMixin:
         """
         if _num_rows(X) == 0:
             raise ValueError("No rows to relabel.")
-        return self._update(
-            "relabel",
-            remove=(X, y_old, None),
-            add=(X, y_new, "carry"),
-            retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
-        )
+        with request_lock(self):  # one request at a time
+            result = self._update(
+                "relabel",
+                remove=(X, y_old, None),
+                add=(X, y_new, "carry"),
+                retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
+            )
+            forget_training_fold(self)  # the training rows changed
+        return result
 
     def update(
         self,
@@ -210,12 +221,15 @@ class UpdateFrontDoorsMixin:
             add = None
         if remove is None and add is None:
             raise ValueError("Nothing to remove or add.")
-        return self._update(
-            "update",
-            remove=remove,
-            add=add,
-            retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
-        )
+        with request_lock(self):  # one request at a time
+            result = self._update(
+                "update",
+                remove=remove,
+                add=add,
+                retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
+            )
+            forget_training_fold(self)  # the training rows changed
+        return result
 
     @staticmethod
     def _retain_tuple(X, y, w):

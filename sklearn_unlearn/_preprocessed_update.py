@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._fingerprint import RowMultiset, as_key_array, fingerprint_array
+from ._request_rows import explain_missing
 from .preprocessing import (
     PreprocessingRecord,
     PreprocessingStateWarning,
@@ -56,13 +57,14 @@ def _weights(w, n) -> np.ndarray:
     return w
 
 
-def missing_rows_error(bad, n) -> ValueError:
+def missing_rows_error(bad, n, why: str = "") -> ValueError:
     """The error for rows to remove that the fingerprints do not hold."""
     more = " ..." if len(bad) > 20 else ""
     return ValueError(
         f"{len(bad)} of the {n} rows to remove were never trained on, were already "
         "forgotten, or are asked for more often than they were trained on "
-        f"(positions {bad[:20].tolist()}{more}). Nothing was changed."
+        f"(positions {bad[:20].tolist()}{more}). {why + ' ' if why else ''}"
+        "Nothing was changed."
     )
 
 
@@ -146,7 +148,9 @@ def update_through_preprocessing(
     remove,
     add,
     retain,
+    key: bytes,
     row_keys=True,
+    classes=None,
 ) -> PreprocessedUpdate:
     """Check a request on raw rows, downdate the preprocessing, update the model.
 
@@ -171,8 +175,12 @@ def update_through_preprocessing(
     operation : {"unlearn", "relabel", "update"}
     remove, add, retain : tuple ``(X, y, sample_weight)`` or None
         Raw rows, as passed to ``fit``; ``add``'s weight may be ``"carry"``.
+    key : bytes
+        The secret of ``fingerprints`` (see :class:`FingerprintKey`).
     row_keys : bool, default=True
         Whether to give ``update_model`` the raw rows' fingerprints.
+    classes : ndarray, default=None
+        A classifier's classes, to say which rows match with another label.
 
     Returns
     -------
@@ -196,10 +204,11 @@ def update_through_preprocessing(
         n_r = _num_rows(Xr)
         if wr_user is not None:
             wr_user = _weights(wr_user, n_r)
-        keys_r = fingerprint_array(Xr, yr)
+        keys_r = fingerprint_array(Xr, yr, key)
         bad = fingerprints.missing(keys_r, wr_user)
         if len(bad):
-            raise missing_rows_error(bad, n_r)
+            why = explain_missing(bad, Xr, yr, fingerprints, key, classes)
+            raise missing_rows_error(bad, n_r, why)
         w_r = wr_user if wr_user is not None else fingerprints.peek_weights(keys_r)
     if add is not None:
         Xa, ya, wa_user = add
@@ -210,11 +219,11 @@ def update_through_preprocessing(
             w_a = _weights(wa_user, n_a)
         else:
             w_a = np.ones(n_a)
-        keys_a = fingerprint_array(Xa, ya)
+        keys_a = fingerprint_array(Xa, ya, key)
     check_remaining(len(fingerprints) - n_r + n_a)
     keys_k = None
     if retain is not None:
-        keys_k = fingerprint_array(retain[0], retain[1])
+        keys_k = fingerprint_array(retain[0], retain[1], key)
         check_retained_rows(fingerprints, keys_k, keys_r, keys_a)
 
     # 2. the new preprocessing, computed aside

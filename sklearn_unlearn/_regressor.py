@@ -25,6 +25,11 @@ class UnlearningRegressor(RegressorMixin, BaseUnlearner):
             default="newton"
     error_budget : float, default=None
     polish : bool, default=True
+    fingerprint_key : FingerprintKey, default=None
+        The secret keying the fingerprints of the training rows (the ledger's
+        and those that check requests); ``None`` draws a random key at
+        ``fit``, kept in the model. See :class:`~sklearn_unlearn.FingerprintKey`
+        for a key held outside the model (and its pickles).
 
     Attributes
     ----------
@@ -33,6 +38,7 @@ class UnlearningRegressor(RegressorMixin, BaseUnlearner):
     method_ : UnlearningMethod
     state_ : UnlearnState
     fingerprints_ : RowMultiset
+    fingerprint_key_ : FingerprintKey
     ledger_ : Ledger
     n_features_in_ : int
 

@@ -17,8 +17,11 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._fingerprint import RowMultiset, fingerprint_array
+from ._fingerprint_key import FingerprintKey, resolve_key
 from ._front_doors import UpdateFrontDoorsMixin
 from ._preprocessed_update import update_through_preprocessing, warn_preprocessing_once
+from ._request_rows import FrameSchema
+from ._training_fold import record_training_fold
 from .preprocessing import PreprocessingRecord
 from .utils._validation import check_forget_mask
 
@@ -78,6 +81,10 @@ class UnlearnPipeline(UpdateFrontDoorsMixin, Pipeline):
         As for ``Pipeline``.
     verbose : bool, default=False
         As for ``Pipeline``.
+    fingerprint_key : FingerprintKey, default=None
+        The secret keying the fingerprints of the training rows; ``None``
+        draws a random key at ``fit``, kept in the model. See
+        :class:`~sklearn_unlearn.FingerprintKey` for keeping it elsewhere.
 
     Attributes
     ----------
@@ -87,6 +94,8 @@ class UnlearnPipeline(UpdateFrontDoorsMixin, Pipeline):
     fingerprints_ : RowMultiset
         Fingerprints of the raw training rows and their weights, to check
         requests before anything changes.
+    fingerprint_key_ : FingerprintKey
+        The key of ``fingerprints_``.
     preprocessing_notes_ : list of str
         Every distinct note on preprocessing state that still depends on
         forgotten rows, in the order they arose.
@@ -120,6 +129,23 @@ class UnlearnPipeline(UpdateFrontDoorsMixin, Pipeline):
     >>> scaler.n_samples_seen_, pipe.preprocessing_record_.n_rows
     (np.float64(990.0), 990)
     """
+
+    def __init__(
+        self,
+        steps,
+        *,
+        transform_input=None,
+        memory=None,
+        verbose=False,
+        fingerprint_key=None,
+    ):
+        super().__init__(
+            steps, transform_input=transform_input, memory=memory, verbose=verbose
+        )
+        self.fingerprint_key = fingerprint_key
+
+    def _key(self) -> bytes:
+        return resolve_key(self.fingerprint_key, self.fingerprint_key_)
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, **params):
@@ -164,10 +190,19 @@ class UnlearnPipeline(UpdateFrontDoorsMixin, Pipeline):
             if pre is None
             else PreprocessingRecord.from_fitted(pre, X, sample_weight=weights)
         )
+        if self.fingerprint_key is not None and not isinstance(
+            self.fingerprint_key, FingerprintKey
+        ):
+            raise TypeError(
+                "fingerprint_key must be a FingerprintKey or None, got "
+                f"{type(self.fingerprint_key).__name__}."
+            )
+        self.fingerprint_key_ = self.fingerprint_key or FingerprintKey.generate()
+        self._frame_schema = FrameSchema.of(X)
         self.fingerprints_ = RowMultiset()
         self._model_raw_keys = False
         if y is not None:
-            keys = fingerprint_array(X, y)
+            keys = fingerprint_array(X, y, self._key())
             self.fingerprints_.add(keys, np.ones(n) if weights is None else weights)
             last = self._final_estimator
             if hasattr(last, "_set_row_keys"):
@@ -176,6 +211,7 @@ class UnlearnPipeline(UpdateFrontDoorsMixin, Pipeline):
                 last._set_row_keys(
                     keys,
                     sample_weight=weights if self._model_weighted(params) else None,
+                    key=self.fingerprint_key_,
                 )
                 self._model_raw_keys = True
         self.preprocessing_notes_ = []
@@ -194,6 +230,7 @@ class UnlearnPipeline(UpdateFrontDoorsMixin, Pipeline):
                 None if weights is None else weights[forget],
                 **retain,
             )
+        record_training_fold(self, X, y, forget)
         return self
 
     @staticmethod
@@ -256,6 +293,16 @@ class UnlearnPipeline(UpdateFrontDoorsMixin, Pipeline):
                 f"The last step, {type(last).__name__}, has no _update hook: it "
                 "must be a sklearn-unlearn estimator."
             )
+        schema = getattr(self, "_frame_schema", None)
+        if schema is not None:  # names, order and kinds of columns, first
+            remove, add, retain = (
+                None if t is None else (schema.check(t[0], what), *t[1:])
+                for t, what in (
+                    (remove, "rows to remove"),
+                    (add, "rows to add"),
+                    (retain, "retained rows"),
+                )
+            )
         result = update_through_preprocessing(
             preprocessor=self._preprocessor(),
             record=self.preprocessing_record_,
@@ -265,7 +312,9 @@ class UnlearnPipeline(UpdateFrontDoorsMixin, Pipeline):
             remove=remove,
             add=add,
             retain=retain,
+            key=self._key(),
             row_keys=getattr(self, "_model_raw_keys", False),
+            classes=getattr(last, "classes_", None),
         )
         # commit, all at once
         if result.changed:
@@ -305,7 +354,7 @@ def _name_estimators(estimators):
 
 
 def make_pipeline(
-    *steps, memory=None, transform_input=None, verbose=False
+    *steps, memory=None, transform_input=None, verbose=False, fingerprint_key=None
 ) -> UnlearnPipeline:
     """Build an :class:`UnlearnPipeline` from estimators, naming them automatically.
 
@@ -319,6 +368,10 @@ def make_pipeline(
         As for :func:`sklearn.pipeline.make_pipeline`.
     verbose : bool, default=False
         As for :func:`sklearn.pipeline.make_pipeline`.
+    fingerprint_key : FingerprintKey, default=None
+        The secret keying the fingerprints of the training rows; ``None``
+        draws a random key at ``fit``, kept in the model. See
+        :class:`~sklearn_unlearn.FingerprintKey` for keeping it elsewhere.
 
     Returns
     -------
@@ -340,4 +393,5 @@ def make_pipeline(
         memory=memory,
         transform_input=transform_input,
         verbose=verbose,
+        fingerprint_key=fingerprint_key,
     )

@@ -35,7 +35,7 @@ def batch_replay():
     return BatchReplay
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def credit_frame_pipeline():
     """German credit as a DataFrame and a factory of the README's pipeline.
 

@@ -18,13 +18,16 @@ from sklearn.linear_model import (
 )
 from sklearn.model_selection import GridSearchCV, KFold
 
-from sklearn_unlearn import UnlearningClassifier, UnlearningRegressor
+from sklearn_unlearn import FingerprintKey, UnlearningClassifier, UnlearningRegressor
 from sklearn_unlearn._fingerprint import fingerprint_rows
 from sklearn_unlearn.datasets import load_breast_cancer_original
 from sklearn_unlearn.methods import SSSE, FirstOrder, Newton
 
 SEED = 0
 N, D = 80, 4
+
+# one key for every model here, so fingerprints compare across models
+KEY = FingerprintKey(b"0123456789abcdef0123456789abcdef")
 
 
 def _data(kind="binary", n=N, seed=SEED):
@@ -243,12 +246,12 @@ def test_unlearning_one_duplicate_removes_one_copy_exactly(cls, est):
     X, y = _breast_cancer()
     if cls is UnlearningRegressor:
         y = y.astype(float)
-    keys = fingerprint_rows(X, y)
+    keys = fingerprint_rows(X, y, KEY.secret())
     values, counts = np.unique(keys, return_counts=True)
     key = values[np.argmax(counts)]
     copies = np.flatnonzero(keys == key)
     assert len(copies) > 2
-    model = cls(est).fit(X, y)
+    model = cls(est, fingerprint_key=KEY).fit(X, y)
     model.unlearn(X[copies[:1]], y[copies[:1]])
     assert model.fingerprints_.counter()[key] == len(copies) - 1
     assert len(model.fingerprints_) == len(y) - 1
@@ -289,9 +292,11 @@ def test_fit_with_forget_equals_fit_then_unlearn(method):
     X, y = _data("multiclass")
     forget = np.zeros(N, bool)
     forget[[2, 9, 40]] = True
-    a = UnlearningClassifier(LogisticRegression(), method=method)
+    a = UnlearningClassifier(LogisticRegression(), method=method, fingerprint_key=KEY)
     a.fit(X, y, forget=forget)
-    b = UnlearningClassifier(LogisticRegression(), method=method).fit(X, y)
+    b = UnlearningClassifier(
+        LogisticRegression(), method=method, fingerprint_key=KEY
+    ).fit(X, y)
     b.unlearn(X[forget], y[forget])
     assert_array_equal(a.state_.theta, b.state_.theta)
     assert_array_equal(a.estimator_.coef_, b.estimator_.coef_)
@@ -378,9 +383,10 @@ def test_ledger_records_counts_and_fingerprints():
         ("relabel", 2, 2, N - 3),
         ("update", 1, 1, N - 3),
     ]
-    assert model.ledger_[1].removed == tuple(fingerprint_rows(X[:3], y[:3]))
-    assert model.ledger_[2].removed == tuple(fingerprint_rows(X[3:5], y[3:5]))
-    assert model.ledger_[2].added == tuple(fingerprint_rows(X[3:5], y_new))
+    secret = model.fingerprint_key_.secret()
+    assert model.ledger_[1].removed == tuple(fingerprint_rows(X[:3], y[:3], secret))
+    assert model.ledger_[2].removed == tuple(fingerprint_rows(X[3:5], y[3:5], secret))
+    assert model.ledger_[2].added == tuple(fingerprint_rows(X[3:5], y_new, secret))
     assert all(e.method == "Newton" for e in model.ledger_)
     assert model.ledger_[1].step_norm > 0
     frame = model.ledger_.to_frame()
@@ -391,7 +397,10 @@ def test_ledger_records_counts_and_fingerprints():
     for column in ("operation", "method", "timestamp", "param_error_bound"):
         assert column in frame.columns
     assert "Ledger(4 entries)" == repr(model.ledger_)
-    assert fingerprint_rows(X[:1], y[:1])[0] in model.ledger_.to_json()
+    export = model.ledger_.to_json()
+    assert fingerprint_rows(X[:1], y[:1], secret)[0] in export
+    # without the key nobody can compute the fingerprint of a guessed row
+    assert fingerprint_rows(X[:1], y[:1])[0] not in export
 
 
 # -------------------------------------------------------------------- API
@@ -497,3 +506,51 @@ def test_refit_starts_a_new_ledger_and_fingerprints():
         model.unlearn(X[5:6], y[5:6])
     model.unlearn(X[10:11], y[10:11])
     assert len(model.ledger_) == 2
+
+
+@pytest.mark.parametrize("path", ["array", "pipeline"])
+def test_removing_every_row_of_a_class_is_refused(path):
+    """A refit would not know the class; the model is left bit-identical."""
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn_unlearn.pipeline import make_pipeline
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3)
+    y = np.r_[np.zeros(30, int), np.ones(27, int), np.full(3, 2)]
+    clf = UnlearningClassifier(LogisticRegression())
+    model = clf if path == "array" else make_pipeline(StandardScaler(), clf)
+    model.fit(X, y)
+    inner = model if path == "array" else model[-1]
+    snap = _snapshot(inner)
+    with pytest.raises(ValueError, match="no training row of class 2"):
+        model.unlearn(X[-3:], y[-3:])
+    with pytest.raises(ValueError, match="no training row of class 2"):
+        model.relabel(X[-3:], y[-3:], [0, 0, 1])
+    _assert_unchanged(inner, snap)
+    model.relabel(X[:1], y[:1], [2])
+    assert inner.class_counts_.tolist() == [29, 27, 4]
+    model.unlearn(X[-3:], y[-3:])  # the relabelled row still holds class 2
+    assert inner.class_counts_.tolist() == [29, 27, 1]
+
+
+def test_rows_a_refit_would_refuse_are_refused():
+    """Targets outside a GLM's loss domain, values whose squares overflow."""
+    from sklearn.linear_model import GammaRegressor, PoissonRegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(50, 3)
+    y = rng.poisson(2, 50).astype(float) + 1.0
+    for glm, bad in [(PoissonRegressor(), -1.0), (GammaRegressor(), 0.0)]:
+        model = UnlearningRegressor(glm).fit(X, y)
+        snap = _snapshot(model)
+        with pytest.raises(ValueError, match="outside the domain"):
+            model.update(add=(X[:1], [bad]))
+        with pytest.raises(ValueError, match="outside the domain"):
+            model.relabel(X[:1], y[:1], [bad])
+        _assert_unchanged(model, snap)
+    clf = UnlearningClassifier(LogisticRegression()).fit(X, (y > 3).astype(int))
+    snap = _snapshot(clf)
+    with pytest.raises(ValueError, match="squared norm overflows"):
+        clf.update(add=(np.array([[1e200, 0.0, 0.0]]), [1]))
+    _assert_unchanged(clf, snap)

@@ -5,12 +5,15 @@ imports, about 4 s, are paid once), with the Agg backend and
 ``SKLEARN_UNLEARN_QUICK=1`` (smaller ensembles, grids and samples; see
 ``examples/README.txt``), in a temporary working directory so that nothing is
 written into the repository. The paired ``.ipynb`` of each notebook script is
-checked to hold the same code cells.
+checked to hold the same code cells, and executed as a notebook: cell by cell
+by ``nbclient`` on an ``ipykernel`` kernel of the test interpreter (the
+``notebooks`` extra, part of ``test``, installs them).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import runpy
 import sys
 import warnings
@@ -90,6 +93,106 @@ def test_notebook_is_paired(script):
         f"{notebook.name} is out of date: jupytext --sync examples/notebooks/"
         f"{script.name}"
     )
+
+
+def _kernel_spec(directory: Path) -> str:
+    """A kernelspec in ``directory/kernels`` that runs this interpreter.
+
+    The ``python3`` spec on the machine may belong to another environment;
+    this one runs ``sys.executable``, so the kernel imports what the tests
+    import.
+    """
+    name = "sklearn-unlearn-tests"
+    spec = directory / "kernels" / name
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    kernel = {
+        "argv": argv,
+        "display_name": "sklearn-unlearn tests",
+        "language": "python",
+    }
+    (spec / "kernel.json").write_text(json.dumps(kernel))
+    return name
+
+
+def _execute_in_kernel(notebook, tmp_path: Path, monkeypatch):
+    """Run every cell of ``notebook`` in a fresh kernel; raise on a cell error.
+
+    The kernel runs this interpreter with the Agg backend,
+    ``SKLEARN_UNLEARN_QUICK=1``, one BLAS thread (as the in-process runs:
+    ``pytest -n`` shares the cores), this checkout's package first on its
+    path, and its working directory in ``tmp_path``. A cell that raises
+    fails with nbclient's ``CellExecutionError`` (the cell and its
+    traceback); a cell running over 300 s with a timeout.
+    """
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    import sklearn_unlearn
+
+    jupyter = tmp_path / "jupyter"
+    name = _kernel_spec(jupyter)
+    monkeypatch.setenv("JUPYTER_PATH", str(jupyter))  # where the spec is found
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    work = tmp_path / "cwd"
+    work.mkdir()
+    package_root = str(Path(sklearn_unlearn.__file__).resolve().parents[1])
+    python_path = [package_root, *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {
+        **os.environ,
+        "IPYTHONDIR": str(tmp_path / "ipython"),
+        "MPLBACKEND": "Agg",
+        "SKLEARN_UNLEARN_QUICK": "1",
+        "PYTHONPATH": os.pathsep.join(python_path),
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    client = nbclient.NotebookClient(
+        notebook,
+        kernel_name=name,
+        timeout=300,  # per cell
+        startup_timeout=120,
+        resources={"metadata": {"path": str(work)}},
+    )
+    client.execute(env=env)
+    codes = [c for c in notebook.cells if c.cell_type == "code"]
+    assert codes and all(c.execution_count for c in codes)
+    errors = [o for c in codes for o in c.outputs if o.output_type == "error"]
+    assert not errors, errors
+    return codes
+
+
+@pytest.mark.parametrize("script", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_executes_in_a_kernel(script, tmp_path, monkeypatch):
+    """Every cell of the committed .ipynb runs without error in a real kernel,
+    and writes nothing next to the notebook."""
+    nbformat = pytest.importorskip("nbformat")
+    repo_files = sorted(p.name for p in script.parent.iterdir())
+    notebook = nbformat.read(script.with_suffix(".ipynb"), as_version=4)
+    _execute_in_kernel(notebook, tmp_path, monkeypatch)
+    assert sorted(p.name for p in script.parent.iterdir()) == repo_files
+
+
+def test_progress_bars_show_in_a_kernel(tmp_path, monkeypatch):
+    """``progress=None`` draws tqdm.auto's bar in a notebook (a widget, or
+    text without ipywidgets), not only on a terminal."""
+    nbformat = pytest.importorskip("nbformat")
+    code = (
+        "from sklearn_unlearn.metrics._parallel import parallel_map, show_progress\n"
+        "assert show_progress(None)\n"
+        "parallel_map(abs, [(-1,), (-2,)], desc='fits')"
+    )
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    (cell,) = _execute_in_kernel(notebook, tmp_path, monkeypatch)
+    widget = "application/vnd.jupyter.widget-view+json"
+    bars = [
+        o
+        for o in cell.outputs
+        if widget in o.get("data", {})
+        or (o.output_type == "stream" and "fits" in o.get("text", ""))
+    ]
+    assert bars, cell.outputs
 
 
 def test_readme_quick_start_on_a_dataframe(tmp_path, monkeypatch):

@@ -22,7 +22,7 @@ from sklearn.linear_model import (
 )
 from threadpoolctl import threadpool_limits
 
-from sklearn_unlearn import UnlearningClassifier, UnlearningRegressor
+from sklearn_unlearn import FingerprintKey, UnlearningClassifier, UnlearningRegressor
 from sklearn_unlearn._fingerprint import fingerprint_array
 from sklearn_unlearn.adapters import _chunked as chunked
 from sklearn_unlearn.methods import SSSE, Newton, Retrain
@@ -105,10 +105,14 @@ MODELS = {
 }
 
 
+# one key for every model here, so fingerprints compare across models
+KEY = FingerprintKey(b"0123456789abcdef0123456789abcdef")
+
+
 def _wrapper(model):
     if hasattr(model, "predict_proba") or isinstance(model, RidgeClassifier):
-        return UnlearningClassifier(model)
-    return UnlearningRegressor(model)
+        return UnlearningClassifier(model, fingerprint_key=KEY)
+    return UnlearningRegressor(model, fingerprint_key=KEY)
 
 
 @pytest.mark.parametrize("kind", ["memmap", "dask"])
@@ -193,7 +197,9 @@ def test_large_request_and_retained_rows_stay_chunked(data, memmap, kind, monkey
         X_forget = memmap[forget] if kind == "memmap" else X[np.flatnonzero(forget)]
         est.unlearn(X_forget, y[forget], X_retain=X_keep, y_retain=y[keep])
         _close(_theta(est.estimator_), _theta(ref))
-        kept = fingerprint_array(data["X"][keep].astype(np.float64), y[keep])
+        kept = fingerprint_array(
+            data["X"][keep].astype(np.float64), y[keep], est.fingerprint_key_.secret()
+        )
         kept = kept[np.lexsort((kept[:, 1], kept[:, 0]))]
         assert_array_equal(est.fingerprints_.keys(), kept)
 

@@ -36,7 +36,7 @@ class RefitOnRetain(ClassifierMixin, BaseEstimator):
         self.calls_ = []
         return self
 
-    def _set_row_keys(self, keys, sample_weight=None):
+    def _set_row_keys(self, keys, sample_weight=None, key=None):
         self.row_keys_ = list(keys)
 
     def decision_function(self, X):
@@ -150,7 +150,8 @@ def test_fit_records_raw_rows(credit):
     assert pipe.preprocessing_record_.n_rows == len(X)
     assert len(pipe.fingerprints_) == len(X)
     assert pipe.preprocessing_notes_ == []
-    assert list(to_hex(pipe[-1].row_keys_)) == list(fingerprint_rows(X, y))
+    secret = pipe.fingerprint_key_.secret()
+    assert list(to_hex(pipe[-1].row_keys_)) == list(fingerprint_rows(X, y, secret))
 
 
 def test_unlearn_rows_in_new_features_match_refit(credit):
@@ -176,7 +177,7 @@ def test_unlearn_rows_in_new_features_match_refit(credit):
     )
     np.testing.assert_allclose(call["remove"][0], pipe[:-1].transform(X[gone]))
     assert list(to_hex(call["row_keys"]["remove"])) == list(
-        fingerprint_rows(X[gone], y[gone])
+        fingerprint_rows(X[gone], y[gone], pipe.fingerprint_key_.secret())
     )
     assert call["notes"] == [] and call["operation"] == "unlearn"
     assert pipe.preprocessing_record_.n_rows == 980
@@ -465,7 +466,9 @@ def test_estimator_wrapping_pipeline_matches_refit(credit):
     err = np.abs(clf.decision_function(X[~gone]) - d_ref).max()
     assert err / np.abs(d_ref).max() < 3e-4
     assert len(clf.fingerprints_) == 980
-    assert clf.ledger_[-1].removed == tuple(fingerprint_rows(X[gone], y[gone]))
+    assert clf.ledger_[-1].removed == tuple(
+        fingerprint_rows(X[gone], y[gone], clf.fingerprint_key_.secret())
+    )
 
 
 def test_estimator_wrapping_pipeline_relabel_and_warning(credit):
@@ -511,3 +514,31 @@ def test_retrain_forgets_through_fit_forget(credit):
     )
     assert pipe[-1].ledger_[-1].n_removed == 40
     assert pipe[-1].ledger_[-1].method == "Retrain"
+
+
+def test_requests_are_checked_against_the_fitted_frame(credit):
+    """Columns by name (order restored), kinds, then fingerprints; a miss
+    says what differs. Every refusal leaves the pipeline as it was."""
+    X, y, num, cat = credit
+    pipe = make_pipeline(
+        columns(num, cat), UnlearningClassifier(LogisticRegression())
+    ).fit(X, y)
+    held = pipe.fingerprints_.counter()
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['age'\]"):
+        pipe.unlearn(X.drop(columns="age")[:3], y[:3])
+    with pytest.raises(TypeError, match="fitted on a DataFrame"):
+        pipe.unlearn(X.to_numpy()[:3], y[:3])
+    odd = X.copy()
+    odd["age"] = odd["age"].astype(str)
+    with pytest.raises(ValueError, match="'age' .other here, numeric at fit"):
+        pipe.unlearn(odd[:3], y[:3])
+    with pytest.raises(ValueError, match="match training rows, but not with the label"):
+        pipe.unlearn(X[:3], 1 - y[:3])
+    nan = X.copy()
+    nan["age"] = nan["age"].astype(float)
+    nan.loc[nan.index[0], "age"] = np.nan
+    with pytest.raises(ValueError, match=r"hold NaN in column\(s\) \['age'\]"):
+        pipe.unlearn(nan[:3], y[:3])
+    assert pipe.fingerprints_.counter() == held
+    pipe.unlearn(X[X.columns[::-1]][:3], y[:3])  # reordered columns are fine
+    assert len(pipe.fingerprints_) == len(X) - 3

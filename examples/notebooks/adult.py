@@ -140,7 +140,6 @@ report = unlearning_report(
     y_retain=y_retain,
     reference=retrained,
     attacks=("loss",),
-    progress=False,
 )
 report.T  # noqa: B018
 

@@ -140,7 +140,8 @@ print(audit_json[:300], "...")
 # forgotten and retained rows, the loss attack on the forgotten rows against
 # held-out rows, KLoM against ensembles of retrained models (with the
 # oracle-against-oracle noise floor), and the distance to a model retrained on
-# the remaining rows.
+# the remaining rows. The ensemble fits show a progress bar in a notebook
+# (`progress=False` hides it).
 
 # %%
 keep = np.setdiff1d(np.arange(len(X_train)), forgotten)
@@ -160,7 +161,6 @@ report = unlearning_report(
     y_retain=y_retain,
     reference="retrain",
     klom=None if QUICK else 8,
-    progress=False,
 )
 report.T  # noqa: B018
 

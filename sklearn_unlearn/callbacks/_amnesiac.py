@@ -15,6 +15,7 @@ import torch
 from skorch.callbacks import Callback
 
 from .._fingerprint import fingerprint_array
+from .._fingerprint_key import FingerprintKey
 
 __all__ = ["AmnesiacLog", "AmnesiacRecorder"]
 
@@ -30,11 +31,11 @@ def _as_numpy(a, what: str) -> np.ndarray:
     return np.asarray(a)
 
 
-def training_keys(X, y) -> np.ndarray:
-    """Fingerprints ``(n, 2)`` of rows as the net trains on them (``X``, ``y``)."""
+def training_keys(X, y, key: bytes) -> np.ndarray:
+    """Keyed fingerprints ``(n, 2)`` of rows as the net trains on them."""
     X = _as_numpy(X, "X")
     y = _as_numpy(y, "y")
-    return fingerprint_array(X.reshape(len(X), -1), y.reshape(len(y), -1))
+    return fingerprint_array(X.reshape(len(X), -1), y.reshape(len(y), -1), key)
 
 
 def _flat_params(net) -> torch.Tensor:
@@ -61,6 +62,8 @@ class AmnesiacLog:
     batches : list of (set of bytes, torch.Tensor)
         Each recorded batch: its sensitive rows' fingerprints and the change
         ``theta_after - theta_before`` of its optimizer step.
+    key : FingerprintKey, default=None
+        The key of the fingerprints (see :class:`~sklearn_unlearn.FingerprintKey`).
 
     Examples
     --------
@@ -70,9 +73,10 @@ class AmnesiacLog:
     (2, 0)
     """
 
-    def __init__(self, sensitive: frozenset, batches: list):
+    def __init__(self, sensitive: frozenset, batches: list, key=None):
         self.sensitive = frozenset(sensitive)
         self.batches = list(batches)
+        self.key = key
 
     @property
     def n_batches(self) -> int:
@@ -104,7 +108,7 @@ class AmnesiacLog:
                 total = delta.clone() if total is None else total + delta
             else:
                 kept.append((batch_keys, delta))
-        return AmnesiacLog(self.sensitive - gone, kept), total
+        return AmnesiacLog(self.sensitive - gone, kept, self.key), total
 
 
 class AmnesiacRecorder(Callback):
@@ -123,6 +127,10 @@ class AmnesiacRecorder(Callback):
     sensitive : array-like of bool or callable
         A mask over the rows passed to the net's ``fit``, or ``sensitive(X,
         y) -> mask`` called with them (``y`` as the net trains on it).
+    fingerprint_key : FingerprintKey, default=None
+        The secret keying the fingerprints of the sensitive rows; ``None``
+        draws a random key when training starts, kept with the records (see
+        :class:`~sklearn_unlearn.FingerprintKey` for a key held elsewhere).
 
     Attributes
     ----------
@@ -149,11 +157,13 @@ class AmnesiacRecorder(Callback):
     (2, True, None)
     """
 
-    def __init__(self, sensitive: np.ndarray | Callable):
+    def __init__(self, sensitive: np.ndarray | Callable, fingerprint_key=None):
         self.sensitive = sensitive
+        self.fingerprint_key = fingerprint_key
 
     def initialize(self):
         self.sensitive_keys_ = set()
+        self.fingerprint_key_ = self.fingerprint_key or FingerprintKey.generate()
         self.records_ = []
         self.before_ = None
         self.batch_keys_ = None
@@ -181,13 +191,16 @@ class AmnesiacRecorder(Callback):
         self._check_not_taken()
         mask = self._mask(X, y)
         X, y = _as_numpy(X, "X"), _as_numpy(y, "y")
-        self.sensitive_keys_.update(_key_bytes(training_keys(X[mask], y[mask])))
+        secret = self.fingerprint_key_.secret()
+        self.sensitive_keys_.update(_key_bytes(training_keys(X[mask], y[mask], secret)))
 
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):
         self.before_ = self.batch_keys_ = None
         if not training or not self.sensitive_keys_:
             return
-        keys = _key_bytes(training_keys(batch[0], batch[1]))
+        keys = _key_bytes(
+            training_keys(batch[0], batch[1], self.fingerprint_key_.secret())
+        )
         flagged = frozenset(k for k in keys if k in self.sensitive_keys_)
         if flagged:
             self.before_ = _flat_params(net)
@@ -206,6 +219,8 @@ class AmnesiacRecorder(Callback):
         drop the updates of forgotten batches everywhere at once.
         """
         self._check_not_taken()
-        log = AmnesiacLog(frozenset(self.sensitive_keys_), self.records_)
+        log = AmnesiacLog(
+            frozenset(self.sensitive_keys_), self.records_, self.fingerprint_key_
+        )
         self.sensitive_keys_, self.records_ = set(), None
         return log

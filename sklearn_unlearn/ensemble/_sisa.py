@@ -18,13 +18,15 @@ from dataclasses import dataclass, field
 from numbers import Integral
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._fingerprint import fingerprint_array
+from .._fingerprint_key import FingerprintKey, resolve_key
 from .._ledger import Ledger
+from .._request_lock import request_lock
+from .._training_fold import forget_training_fold, record_training_fold
 from ..utils._compat import HasMethods, Interval, StrOptions, _fit_context
 from ..utils._validation import check_forget_mask
 
@@ -119,6 +121,14 @@ class SISAClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         Draws the assignment of rows to shards and slices.
     n_jobs : int, default=None
         Shards trained in parallel through joblib.
+    progress : bool, default=None
+        tqdm bar over the shards trained by ``fit`` and ``unlearn`` (``None``:
+        on a terminal or in a notebook).
+    fingerprint_key : FingerprintKey, default=None
+        The secret keying the fingerprints of the training rows (the ledger's
+        and those that check requests); ``None`` draws a random key at
+        ``fit``, kept in the model. See :class:`~sklearn_unlearn.FingerprintKey`
+        for a key held outside the model (and its pickles).
 
     Attributes
     ----------
@@ -168,6 +178,8 @@ class SISAClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         "epochs_per_slice": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
+        "progress": ["boolean", None],
+        "fingerprint_key": [FingerprintKey, None],
     }
 
     def __init__(
@@ -181,6 +193,8 @@ class SISAClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         epochs_per_slice: int = 1,
         random_state=None,
         n_jobs: int | None = None,
+        progress: bool | None = None,
+        fingerprint_key=None,
     ):
         self.estimator = estimator
         self.n_shards = n_shards
@@ -190,6 +204,11 @@ class SISAClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         self.epochs_per_slice = epochs_per_slice
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.progress = progress
+        self.fingerprint_key = fingerprint_key
+
+    def _key(self) -> bytes:
+        return resolve_key(self.fingerprint_key, self.fingerprint_key_)
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=False)
@@ -208,6 +227,7 @@ class SISAClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         -------
         self : object
         """
+        X_arg, y_arg = X, y
         X, y = validate_data(self, X, y, reset=True, dtype="numeric")
         check_classification_targets(y)
         forget = check_forget_mask(forget, len(y))
@@ -234,7 +254,8 @@ class SISAClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             for j in range(self.n_shards):
                 dealt[(start + j) % self.n_shards].append(rows[j :: self.n_shards])
             start += len(rows)
-        keys = fingerprint_array(X, y)
+        self.fingerprint_key_ = self.fingerprint_key or FingerprintKey.generate()
+        keys = fingerprint_array(X, y, self._key())
         shards = []
         for parts in dealt:
             rows = rng.permutation(np.concatenate(parts))
@@ -258,21 +279,30 @@ class SISAClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         self.last_retrain_fraction_ = 1.0
         if forget is not None and forget.any():
             self.unlearn(X[forget], y[forget])
+        record_training_fold(self, X_arg, y_arg, forget)
         return self
 
     def _train(self, shards, starts):
         """Retrain each shard from its start slice (in parallel); new shards."""
+        from ..metrics._parallel import parallel_map
+
         todo = [i for i, s in enumerate(starts) if s is not None]
-        results = Parallel(n_jobs=self.n_jobs)(
-            delayed(_train_slices)(
-                self.estimator,
-                shards[i],
-                starts[i],
-                self._mode,
-                self.classes_,
-                self.epochs_per_slice,
-            )
-            for i in todo
+        results = parallel_map(
+            _train_slices,
+            [
+                (
+                    self.estimator,
+                    shards[i],
+                    starts[i],
+                    self._mode,
+                    self.classes_,
+                    self.epochs_per_slice,
+                )
+                for i in todo
+            ],
+            n_jobs=self.n_jobs,
+            progress=self.progress,
+            desc="SISA shards",
         )
         out = list(shards)
         for i, checkpoints in zip(todo, results, strict=True):
@@ -300,13 +330,17 @@ class SISAClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             If a row was never trained on (or is asked for more often than it
             was); nothing is changed.
         """
+        with request_lock(self):  # one request at a time
+            return self._unlearn(X, y)
+
+    def _unlearn(self, X, y):
         check_is_fitted(self)
         t0 = time.perf_counter()
         X = validate_data(self, X, reset=False, dtype="numeric")
         y = np.asarray(y)
         if y.shape != (X.shape[0],):
             raise ValueError(f"X has {X.shape[0]} rows but y has shape {y.shape}.")
-        keys = fingerprint_array(X, y)
+        keys = fingerprint_array(X, y, self._key())
         where = self._locate(keys)
         shards = [
             _Shard(list(s.X), list(s.y), list(s.keys), s.checkpoints)
@@ -336,6 +370,7 @@ class SISAClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             removed=keys,
             notes=(f"retrained shards {touched}",),
         )
+        forget_training_fold(self)
         return self
 
     def _training_cost(self, shard: _Shard, start: int) -> int:

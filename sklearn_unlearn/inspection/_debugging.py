@@ -13,7 +13,14 @@ from ..methods._base import Rows
 from ..methods._puma import criterion_direction, influence
 from ..methods._puma_criteria import resolve_criteria
 from ..methods._puma_lambda import solve_reweighting
-from ._influence import confidence, fitted_parts, self_influence
+from ._influence import (
+    confidence,
+    fitted_parts,
+    label_positions,
+    label_rows,
+    row_index,
+    self_influence,
+)
 
 __all__ = ["calibration_triage", "find_mislabeled"]
 
@@ -93,14 +100,22 @@ def find_mislabeled(
     self-influence and 0.19 / 0.00 by Algorithm 2 on the training loss, whose
     confidence filter drops the confidently wrong rows that flips produce.
 
+    On a pipeline (such as an
+    :class:`~sklearn_unlearn.pipeline.UnlearnPipeline` over a DataFrame) the
+    rows go through its fitted preprocessing, held fixed, and the influence
+    rankings are computed on its last step (see :func:`influence_scores`);
+    the loss ranking asks the pipeline itself.
+
     Parameters
     ----------
     estimator : fitted classifier
-        An UnlearningClassifier (linear model or net) or a LogisticRegression
-        for every ``rank``; any classifier with ``predict_proba`` (an
-        ``UnlearnPipeline`` too) for ``rank="loss"``.
-    X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        The training rows.
+        An :class:`~sklearn_unlearn.UnlearningClassifier` (linear model or
+        skorch net), a LogisticRegression, or a fitted pipeline ending in
+        one, for every ``rank``; any classifier with ``predict_proba`` for
+        ``rank="loss"``.
+    X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+        The training rows, as ``estimator`` takes them (raw rows for a
+        pipeline).
     y : array-like of shape (n_samples,)
         Their (possibly corrupted) labels.
     k : int
@@ -114,9 +129,12 @@ def find_mislabeled(
 
     Returns
     -------
-    ndarray of int
-        Positions of the suspected rows in ``X``, most suspect first (at most
-        ``k``).
+    suspects : ndarray of int or pandas.Index
+        The suspected rows, most suspect first (at most ``k``; possibly
+        none). When ``X`` is a DataFrame (or else ``y`` a Series): a
+        ``pandas.Index``, the labels of those rows in ``X.index`` (use
+        ``X.loc[suspects]``); otherwise an ndarray of their positions in
+        ``X`` (``X[suspects]``).
 
     Examples
     --------
@@ -134,6 +152,15 @@ def find_mislabeled(
     >>> found = find_mislabeled(lr, X, y_noisy, k=30, rank="influence")
     >>> len(found), int(np.isin(found, np.arange(15)).sum())  # Algorithm 2
     (18, 11)
+
+    On a DataFrame the suspects are named by its index:
+
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame(X, index=np.arange(300) + 1000)
+    >>> lr = LogisticRegression().fit(frame, y_noisy)
+    >>> suspects = find_mislabeled(lr, frame, y_noisy, k=3)
+    >>> type(suspects).__name__, suspects.tolist()  # rows 3, 2, 11: flipped
+    ('Index', [1003, 1002, 1011])
     """
     if rank not in ("auto", "influence", "self_influence", "loss"):
         raise ValueError(
@@ -142,14 +169,15 @@ def find_mislabeled(
         )
     if rank == "auto":
         rank = "loss" if validation is None else "influence"
+    index = row_index(X, y)
     if rank == "loss":
         losses = _row_losses(estimator, X, y)
         k = _check_k(k, len(losses))
-        return np.argsort(-losses, kind="stable")[:k]
+        return label_positions(np.argsort(-losses, kind="stable")[:k], index)
     if rank == "self_influence":
-        scores = self_influence(estimator, X, y)
+        scores = np.asarray(self_influence(estimator, X, y))
         k = _check_k(k, len(scores))
-        return np.argsort(-scores, kind="stable")[:k]
+        return label_positions(np.argsort(-scores, kind="stable")[:k], index)
     parts = fitted_parts(estimator, X, y)
     k = _check_k(k, parts.rows.n)
     psi, _ = _scores(parts, criterion, validation, estimator)
@@ -157,8 +185,27 @@ def find_mislabeled(
     S = L_if[~np.isin(L_if, np.union1d(L_cf, H_cf))]
     noisy = L_if[np.isin(L_if, L_cf)]
     if S.size and noisy.size and psi[S].mean() > psi[noisy].mean():
-        return np.zeros(0, dtype=np.intp)
-    return S
+        S = np.zeros(0, dtype=np.intp)
+    return label_positions(S, index)
+
+
+def _patched_copy(estimator, adapter, coef):
+    """A copy of the fitted model that holds the parameters, set to ``coef``.
+
+    An unlearning estimator's fitted ``estimator_`` (itself a pipeline when
+    it wraps one); for a pipeline, a scikit-learn ``Pipeline`` of copies of
+    its fitted preprocessing and that model. ``estimator`` is not changed.
+    """
+    if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
+        steps = [(name, copy.deepcopy(step)) for name, step in estimator.steps[:-1]]
+        name, last = estimator.steps[-1]
+        return Pipeline([*steps, (name, _patched_copy(last, adapter, coef))])
+    patched = copy.deepcopy(getattr(estimator, "estimator_", estimator))
+    model = patched
+    while isinstance(model, Pipeline):
+        model = model[-1]
+    adapter.set_theta(model, coef)
+    return patched
 
 
 def calibration_triage(
@@ -192,11 +239,20 @@ def calibration_triage(
     regularisation and ``bounds`` only; ``patch_criterion="log_loss"`` keeps
     the log loss instead and lets the ECE fall.
 
+    On a pipeline (such as an
+    :class:`~sklearn_unlearn.pipeline.UnlearnPipeline` over a DataFrame) the
+    rows go through its fitted preprocessing, held fixed, and the triage and
+    the patch are computed on its last step (see :func:`influence_scores`).
+
     Parameters
     ----------
-    estimator : fitted UnlearningClassifier (linear model or net) or LogisticRegression
-    X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        The training rows.
+    estimator : fitted classifier
+        An :class:`~sklearn_unlearn.UnlearningClassifier` (linear model or
+        skorch net), a LogisticRegression, or a fitted pipeline ending in
+        one.
+    X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+        The training rows, as ``estimator`` takes them (raw rows for a
+        pipeline).
     y : array-like of shape (n_samples,)
     k : int
     criterion : str or callable, default="ece"
@@ -214,11 +270,19 @@ def calibration_triage(
     Returns
     -------
     Bunch
-        ``over_confident``, ``over_uncertain``, ``other_noise`` (indices,
-        most harmful first), ``influence`` and ``confidence`` (per row),
-        ``lam`` (weights of ``over_uncertain``), ``coef`` (the patched
-        parameter vector; a tensor for a net) and ``estimator`` (a patched
-        copy of the fitted model; the input estimator is left unchanged).
+        ``over_confident``, ``over_uncertain``, ``other_noise``: the rows of
+        each kind, most harmful first, as ndarrays of positions in ``X`` or,
+        when ``X`` is a DataFrame (or else ``y`` a Series), as
+        ``pandas.Index`` objects of labels of ``X.index``. ``influence`` and
+        ``confidence``: one value per row of ``X`` (ndarrays, or Series
+        indexed like ``X``). ``lam``: the weights of ``over_uncertain``, in
+        its order (an ndarray, or a Series indexed by ``over_uncertain``).
+        ``coef``: the patched parameter vector (a tensor for a net).
+        ``estimator``: a patched copy of the fitted model that holds the
+        parameters (an unlearning estimator's ``estimator_``; for a
+        pipeline, a scikit-learn ``Pipeline`` of copies of its fitted
+        preprocessing and that model, which takes raw rows). The input
+        estimator is left unchanged.
 
     Examples
     --------
@@ -264,15 +328,14 @@ def calibration_triage(
         direction = g_mk - gradient(up, lam)
     step = a.without_null_directions(eta * parts.curvature.solve(direction))
     coef = theta + step
-    patched = copy.deepcopy(getattr(estimator, "estimator_", estimator))
-    a.set_theta(patched[-1] if isinstance(patched, Pipeline) else patched, coef)
+    index = parts.index
     return Bunch(
-        over_confident=S1,
-        over_uncertain=S2,
-        other_noise=S3,
-        influence=psi,
-        confidence=conf,
-        lam=lam,
+        over_confident=label_positions(S1, index),
+        over_uncertain=label_positions(S2, index),
+        other_noise=label_positions(S3, index),
+        influence=label_rows(psi, index),
+        confidence=label_rows(conf, index),
+        lam=label_rows(lam, None if index is None else index[S2]),
         coef=coef,
-        estimator=patched,
+        estimator=_patched_copy(estimator, a, coef),
     )

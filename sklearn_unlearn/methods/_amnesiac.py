@@ -88,8 +88,12 @@ class Amnesiac(UnlearningMethod):
 
         _refuse_additions(self, request)
         log = state.curvature
+        if log.key is None:  # pragma: no cover - a log recorded without a key
+            raise ValueError("this Amnesiac log has no fingerprint key; retrain.")
         keys = training_keys(
-            np.asarray(request.remove.X), _training_targets(adapter, request.remove.y)
+            np.asarray(request.remove.X),
+            _training_targets(adapter, request.remove.y),
+            log.key.secret(),
         )
         bad = log.unflagged(keys)
         if len(bad):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+from sklearn.base import is_regressor
 from sklearn.metrics import roc_auc_score
 
 from ._margins import find_net, logits
@@ -101,7 +102,8 @@ def retrain_distance(model, reference, X=None) -> dict:
         ``param_distance``: ``||theta - theta_ref|| / ||theta_ref||``;
         ``disagreement``: fraction of rows with a different predicted label;
         ``mean_kl``: mean over rows of KL(model || reference) of the
-        predicted class probabilities (clipped at 1e-12).
+        predicted class probabilities (clipped at 1e-12). The last two
+        compare class predictions: they are NaN for a regressor.
 
     Examples
     --------
@@ -125,7 +127,7 @@ def retrain_distance(model, reference, X=None) -> dict:
         "disagreement": float("nan"),
         "mean_kl": float("nan"),
     }
-    if X is None:
+    if X is None or is_regressor(model):
         return out
     out["disagreement"] = float(
         np.mean(np.asarray(model.predict(X)) != np.asarray(reference.predict(X)))

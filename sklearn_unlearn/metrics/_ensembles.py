@@ -151,8 +151,18 @@ def accepts_forget(estimator) -> bool:
     >>> accepts_forget(make_pipeline(StandardScaler(),
     ...                              UnlearningClassifier(LogisticRegression())))
     True
+
+    One that was told not to request the mask
+    (``set_fit_request(forget=False)``, with metadata routing on) trains on
+    every row and forgets none: the do-nothing baseline.
     """
-    return callable(getattr(estimator, "unlearn", None))
+    if not callable(getattr(estimator, "unlearn", None)):
+        return False
+    try:
+        routing = estimator.get_metadata_routing()
+        return bool(routing.consumes("fit", ["forget"]))
+    except (AttributeError, TypeError, ValueError):  # no routing information
+        return True
 
 
 def method_param(estimator) -> str | None:
@@ -239,7 +249,7 @@ def fit_oracles(
     n_jobs : int, default=None
     spread : {"auto", "subsample", "seed"}, default="auto"
     progress : bool, default=None
-        tqdm bar (``None``: only on a terminal).
+        tqdm bar (``None``: on a terminal or in a notebook).
 
     Returns
     -------

@@ -3,14 +3,75 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from numbers import Integral
 
 import numpy as np
 
 from ._margins import margins
 
-__all__ = ["KLOM_FLOOR", "klom", "klom_from_margins", "klom_summary"]
+__all__ = ["KLOM_FLOOR", "auto_n_bins", "klom", "klom_from_margins", "klom_summary"]
 
 KLOM_FLOOR = 1e-5
+
+
+def auto_n_bins(n_models: int) -> int:
+    """Histogram bins for KLoM with ``n_models`` margins per ensemble.
+
+    ``round(sqrt(n_models))`` between 3 and 20: 3 bins up to 12 models, 4
+    for 16, 10 for 100, 20 from 400 on; about ``sqrt(n_models)`` margins
+    per bin. More bins than a sample fills leave most of one ensemble's
+    occupied bins empty in the other: KL is then dominated by the 1e-5 floor
+    of those bins (up to ``log(1e5)``, about 11.5) and an unlearner as good
+    as retraining (differing from the oracles only by their randomness)
+    scores about as badly as one that forgot nothing. Two bins are too few
+    the other way: a model that forgot nothing often falls in the oracles'
+    bins and ties with retraining at 0.
+
+    This is what ``n_bins="auto"`` (the default) means everywhere:
+    :func:`~sklearn_unlearn.metrics.klom`,
+    :func:`~sklearn_unlearn.metrics.klom_from_margins`,
+    :func:`~sklearn_unlearn.metrics.make_klom_scorer`,
+    :func:`~sklearn_unlearn.metrics.unlearning_report` and
+    :class:`~sklearn_unlearn.plotting.MarginHistogramDisplay`.
+
+    Parameters
+    ----------
+    n_models : int
+        Margins per ensemble (the smaller ensemble when they differ).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> from sklearn_unlearn.metrics._klom import auto_n_bins
+    >>> [auto_n_bins(n) for n in (2, 8, 16, 100, 1000)]
+    [3, 3, 4, 10, 20]
+    """
+    return int(np.clip(round(float(np.sqrt(n_models))), 3, 20))
+
+
+def resolve_n_bins(n_bins, n_models: int) -> int:
+    """``n_bins`` checked, with ``"auto"`` replaced by ``auto_n_bins(n_models)``.
+
+    Examples
+    --------
+    >>> from sklearn_unlearn.metrics._klom import resolve_n_bins
+    >>> resolve_n_bins("auto", 100), resolve_n_bins(7, 100)
+    (10, 7)
+    """
+    if isinstance(n_bins, str) and n_bins == "auto":
+        return auto_n_bins(n_models)
+    if (
+        isinstance(n_bins, bool)
+        or not isinstance(n_bins, Integral | float)
+        or not np.isfinite(n_bins)
+        or int(n_bins) != n_bins
+        or n_bins < 1
+    ):
+        raise ValueError(f"n_bins must be 'auto' or an integer >= 1, got {n_bins!r}.")
+    return int(n_bins)
 
 
 def _ensemble_margins(models, X, y) -> np.ndarray:
@@ -28,7 +89,7 @@ def _ensemble_margins(models, X, y) -> np.ndarray:
 
 
 def klom_from_margins(
-    unlearned: np.ndarray, oracle: np.ndarray, n_bins: int = 20
+    unlearned: np.ndarray, oracle: np.ndarray, n_bins: int | str = "auto"
 ) -> np.ndarray:
     """Per-row KL(unlearned || oracle) of two margin samples, histogram estimate.
 
@@ -46,7 +107,9 @@ def klom_from_margins(
     ----------
     unlearned : ndarray of shape (n_unlearned, n_rows)
     oracle : ndarray of shape (n_oracle, n_rows)
-    n_bins : int, default=20
+    n_bins : int or "auto", default="auto"
+        ``"auto"``: ``round(sqrt(min(n_unlearned, n_oracle)))`` between 3
+        and 20 (``sklearn_unlearn.metrics._klom.auto_n_bins``).
 
     Returns
     -------
@@ -70,9 +133,7 @@ def klom_from_margins(
         )
     if not (np.all(np.isfinite(U)) and np.all(np.isfinite(O))):
         raise ValueError("margins must be finite.")
-    if int(n_bins) != n_bins or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}.")
-    n_bins = int(n_bins)
+    n_bins = resolve_n_bins(n_bins, min(U.shape[0], O.shape[0]))
     lo = np.minimum(U.min(axis=0), O.min(axis=0))
     hi = np.maximum(U.max(axis=0), O.max(axis=0))
     p = _frequencies(U, lo, hi, n_bins)
@@ -100,7 +161,7 @@ def _frequencies(S, lo, hi, n_bins) -> np.ndarray:
     return np.where(counts == 0, KLOM_FLOOR, freq)
 
 
-def klom(unlearned, oracles, X=None, y=None, n_bins: int = 20) -> np.ndarray:
+def klom(unlearned, oracles, X=None, y=None, n_bins: int | str = "auto") -> np.ndarray:
     """KL divergence of margins (KLoM) of each row, unlearned vs oracle models.
 
     For each row, the margins (:func:`margins`) of the row under every model
@@ -120,7 +181,10 @@ def klom(unlearned, oracles, X=None, y=None, n_bins: int = 20) -> np.ndarray:
     X : array-like of shape (n_rows, n_features), default=None
         Needed when models are given.
     y : array-like of shape (n_rows,), default=None
-    n_bins : int, default=20
+    n_bins : int or "auto", default="auto"
+        Histogram bins; ``"auto"``: ``round(sqrt(n_models))`` between 3 and
+        20 for the smaller ensemble (3 bins for 8 models, 10 for 100, 20
+        from 400 on), the rule of every KLoM figure in the library.
 
     Returns
     -------

@@ -7,6 +7,7 @@ and share between the compared models).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import joblib
@@ -18,8 +19,15 @@ from sklearn.metrics import get_scorer
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from ._distance import retrain_distance
-from ._ensembles import _fit_member, accepts_forget, fit_oracles, fit_unlearned
+from ._ensembles import (
+    _fit_member,
+    _is_stochastic,
+    accepts_forget,
+    fit_oracles,
+    fit_unlearned,
+)
 from ._klom import klom_from_margins, klom_summary
+from ._klom_power import fit_kept, klom_excess_p_value, klom_power
 from ._lira import LiRA, ULiRA
 from ._loss_attack import LossAttack
 from ._margins import margins
@@ -30,6 +38,7 @@ from ._shadow_attack import ShadowModelAttack
 __all__ = ["NOISE_FLOOR", "unlearning_report"]
 
 NOISE_FLOOR = "oracle (noise floor)"
+_AUTO_KLOM_MODELS = 16
 _ATTACK_NAMES = ("loss", "shadow", "lira")
 
 
@@ -156,12 +165,12 @@ def unlearning_report(
     y_retain=None,
     reference=None,
     attacks=("loss",),
-    klom: int | None = None,
+    klom: int | str | None = "auto",
     oracles=None,
     ensembles: Mapping | None = None,
     noise_floor: bool = True,
     scoring: str = "accuracy",
-    n_bins: int = 20,
+    n_bins: int | str = "auto",
     random_state: int = 0,
     n_jobs: int | None = None,
     progress: bool | None = None,
@@ -188,7 +197,7 @@ def unlearning_report(
       model never saw.
     * ``klom_<rows>_median`` / ``_p95`` (rows ``forget``, ``retain``,
       ``test``): :func:`klom` of each model's ensemble against an oracle
-      ensemble, when ``klom`` or ``oracles`` is given. The ensembles
+      ensemble (by default whenever ``X_retain`` is given). The ensembles
       (:func:`fit_unlearned`, :func:`fit_oracles`) train on the pool
       ``X_retain + X_forget``; the oracles are shared. The unlearned
       ensembles use ``random_state`` and the oracles ``random_state + 1``,
@@ -196,6 +205,15 @@ def unlearning_report(
       floor, not at 0. With ``noise_floor`` a row ``"oracle (noise
       floor)"`` is added: oracles drawn like the unlearned ensembles
       against the oracles (what ``Retrain`` gives).
+    * ``klom_forget_p``: the one-sided p-value (Wilcoxon signed-rank, paired
+      by forgotten row) that the model's KLoM exceeds the noise floor's.
+      The model's ensemble and the floor's first oracle ensemble share
+      seeds and retained halves, so row by row they differ only by what the
+      model kept of the forgotten rows: a small value (below 0.01) means
+      the model is distinguishable from retraining. The table's
+      ``attrs["klom_power"]`` holds the same test for a do-nothing ensemble
+      of the table's recipe; when even doing nothing is within the floor,
+      KLoM has no power on this request and a warning says so.
     * ``ref_param_distance``, ``ref_disagreement``, ``ref_mean_kl``:
       :func:`retrain_distance` to ``reference`` on the forgotten rows (NaN
       when a model's parameters cannot be read, e.g. an ensemble).
@@ -227,9 +245,11 @@ def unlearning_report(
         is fitted per model (its unlearned shadows follow the model's
         method; its oracles are shared), on the pool of all rows, with the
         forgotten and held-out rows as targets. ``None``: no attack columns.
-    klom : int, default=None
-        Members per KLoM ensemble; ``None`` means ``len(oracles)`` when
-        oracles are given, else no KLoM.
+    klom : int, "auto" or None, default="auto"
+        Members per KLoM ensemble. ``"auto"``: ``len(oracles)`` when oracles
+        are given, else 16 when ``X_retain`` is given and the models are
+        classifiers but not nets (an ensemble of nets is that many training
+        runs: ask for it with an integer), else no KLoM. ``None``: no KLoM.
     oracles : list of fitted classifiers, default=None
         A ready oracle ensemble (e.g. :func:`fit_oracles` on the pool
         ``X_retain + X_forget``), used for every model instead of fitting one.
@@ -238,14 +258,16 @@ def unlearning_report(
     noise_floor : bool, default=True
         Add the oracle-vs-oracle row when KLoM is computed.
     scoring : str, default="accuracy"
-    n_bins : int, default=20
-        KLoM's histogram bins.
+    n_bins : int or "auto", default="auto"
+        KLoM's histogram bins; ``"auto"``: ``round(sqrt(n_models))`` between
+        3 and 20 (3 for 8 models), as in :func:`make_klom_scorer`.
     random_state : int, default=0
         Seeds the ensembles and the attacks built from names.
     n_jobs : int, default=None
         joblib workers for ensembles and shadow models.
     progress : bool, default=None
-        tqdm bars of the ensemble and shadow fits (``None``: on a terminal).
+        tqdm bars of the ensemble and shadow fits (``None``: on a terminal or
+        in a notebook).
 
     Returns
     -------
@@ -283,6 +305,18 @@ def unlearning_report(
             raise ValueError("oracles must hold at least two fitted models.")
         if klom is None:
             klom = len(oracles)
+    if isinstance(klom, str):
+        if klom != "auto":
+            raise ValueError(f"klom must be an integer, 'auto' or None, got {klom!r}.")
+        klom = None
+        if oracles is not None:
+            klom = len(oracles)
+        elif (
+            X_retain is not None
+            and all(hasattr(m, "classes_") for m in models.values())
+            and not any(_is_stochastic(m) for m in models.values())
+        ):
+            klom = _AUTO_KLOM_MODELS
     if klom is not None and (int(klom) != klom or klom < 2):
         raise ValueError(
             f"klom must be an integer >= 2 (models per ensemble): {klom!r}."
@@ -353,7 +387,13 @@ def unlearning_report(
         rows[name] = row
     if kl is not None and noise_floor:
         rows[NOISE_FLOOR] = {"method": "oracle", **kl.noise_floor()}
-    return pd.DataFrame.from_dict(rows, orient="index")
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    if kl is not None:
+        power = kl.power()
+        table.attrs["klom_power"] = power
+        if not power.has_power:
+            warnings.warn(power.explain(), UserWarning, stacklevel=2)
+    return table
 
 
 def _ledger_columns(model) -> dict:
@@ -473,20 +513,45 @@ class _KLoMContext:
             ),
         )
 
-    def _summarise(self, U, O):
-        values = klom_from_margins(U, O, n_bins=self.n_bins)
+    def _values(self, U):
+        return klom_from_margins(
+            U, self.oracle_margins(self.shared.recipe), n_bins=self.n_bins
+        )
+
+    def _summarise(self, values):
         return {f"klom_{k}": v for k, v in klom_summary(values, self.groups).items()}
+
+    def _floor_values(self):
+        recipe = self.shared.recipe
+        return self.shared.get(
+            ("floor values", joblib.hash(recipe)),
+            lambda: self._values(self.oracle_margins(recipe, 0)),
+        )
 
     def summary(self, model, ensemble=None):
         if ensemble is None:
             ensemble = fit_unlearned(
                 clone(model), self.X_pool, self.y_pool, self.f_pool, **self._opts(0)
             )
-        U = self._margins(ensemble)
-        return self._summarise(U, self.oracle_margins(self.shared.recipe))
+        values = self._values(self._margins(ensemble))
+        out = self._summarise(values)
+        rows = self.groups["forget"]
+        out["klom_forget_p"] = klom_excess_p_value(
+            values[rows], self._floor_values()[rows]
+        )
+        return out
 
     def noise_floor(self):
-        recipe = self.shared.recipe
-        return self._summarise(
-            self.oracle_margins(recipe, 0), self.oracle_margins(recipe)
+        out = self._summarise(self._floor_values())
+        out["klom_forget_p"] = 1.0
+        return out
+
+    def power(self):
+        """The coupled do-nothing test (module ``_klom_power``) on the forget rows."""
+        kept = fit_kept(
+            self.shared.recipe, self.X_pool, self.y_pool, self.f_pool, **self._opts(0)
+        )
+        rows = self.groups["forget"]
+        return klom_power(
+            self._values(self._margins(kept))[rows], self._floor_values()[rows]
         )

@@ -9,7 +9,6 @@ from sklearn.model_selection import BaseCrossValidator, KFold, StratifiedKFold
 from sklearn.utils.validation import _num_samples
 
 from ..utils._validation import check_forget_mask as _check_mask
-from ._registry import register_split
 
 __all__ = ["ForgetSplit"]
 
@@ -41,9 +40,9 @@ class ForgetSplit(BaseCrossValidator):
 
     The mask must be routed (``set_config(enable_metadata_routing=True)``,
     then ``search.fit(X, y, forget=mask)``): it reaches ``split``, the
-    estimator's ``fit`` and the scorers. Each split is also recorded (by a
-    digest of its test fold, with only a weak reference to ``X``) so that
-    scorers needing the training fold can find it; see
+    estimator's ``fit`` and the scorers. Scorers that need the training
+    fold find it through the fitted candidate, which keeps weak references
+    to the rows it was fitted on; see
     :func:`~sklearn_unlearn.metrics.make_klom_scorer`.
 
     Parameters
@@ -154,8 +153,6 @@ class ForgetSplit(BaseCrossValidator):
                     f"({y_arr[r_idx[keep]][0]!r}); a classifier needs two. Forget "
                     "fewer rows or use fewer splits."
                 )
-            if y is not None:
-                register_split(X, y, train, test, mask)
             yield train, test
 
     def _iter_test_indices(self, X=None, y=None, groups=None):  # pragma: no cover

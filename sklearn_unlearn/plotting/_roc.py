@@ -60,9 +60,9 @@ class AttackRocDisplay:
         name : str, default=None
             Legend label (default: the display's name).
         log_scale : bool, default=False
-            Log-log axes (zero rates are not drawn there).
+            Log-log axes (zero rates are clipped to the axes' edge).
         chance_level : bool, default=True
-            Draw the diagonal of a guessing attack.
+            Draw the diagonal of a guessing attack (once per axes).
         **kw : dict
             Passed to ``ax.plot``.
 
@@ -77,16 +77,17 @@ class AttackRocDisplay:
             auc = f"AUC = {self.roc_auc:.3f}"
             label = auc if name is None else f"{name} ({auc})"
         (self.line_,) = ax.plot(self.fpr, self.tpr, label=label, **kw)
-        if chance_level:
-            lo = 1e-4 if log_scale else 0.0
-            ax.plot([lo, 1], [lo, 1], "k--", lw=0.8, label="_chance")
+        if chance_level and not any(line.get_gid() == "chance" for line in ax.lines):
+            # y = x on any scale, once per axes, not widening the limits
+            ax.axline((0.5, 0.5), (1.0, 1.0), ls="--", c="k", lw=0.8, gid="chance")
         if log_scale:
             ax.set_xscale("log")
             ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
         ax.set_xlabel("False positive rate (held-out rows called members)")
         ax.set_ylabel("True positive rate (members found)")
         if label is not None:
-            ax.legend(loc="lower right")
+            ax.legend(loc="lower right", fontsize="small")
         self.ax_, self.figure_ = ax, ax.figure
         return self
 

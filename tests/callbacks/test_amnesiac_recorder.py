@@ -9,6 +9,7 @@ pytest.importorskip("skorch")
 from skorch import NeuralNetClassifier  # noqa: E402
 from torch import nn  # noqa: E402
 
+from sklearn_unlearn._fingerprint import fingerprint_array  # noqa: E402
 from sklearn_unlearn.callbacks import AmnesiacRecorder  # noqa: E402
 from sklearn_unlearn.callbacks._amnesiac import training_keys  # noqa: E402
 
@@ -45,11 +46,15 @@ def test_records_exactly_the_batches_with_sensitive_rows(batch_replay):
     cbs = dict(net.callbacks_)
     everything = cbs["BatchReplay"].batches_
     log = cbs["AmnesiacRecorder"].take_log()
-    sensitive = {k.tobytes() for k in training_keys(X[flagged], y[flagged])}
+    secret = log.key.secret()
+    sensitive = {k.tobytes() for k in training_keys(X[flagged], y[flagged], secret)}
+    # keyed: the unkeyed fingerprints of the sensitive rows are not in the log
+    plain = {k.tobytes() for k in fingerprint_array(X[flagged], y[flagged])}
+    assert not plain & log.sensitive
     assert log.sensitive == sensitive
     expected = []
     for Xb, yb, delta in everything:
-        keys = {k.tobytes() for k in training_keys(Xb, yb)} & sensitive
+        keys = {k.tobytes() for k in training_keys(Xb, yb, secret)} & sensitive
         if keys:
             expected.append((keys, delta))
     assert len(log.batches) == len(expected) < len(everything)

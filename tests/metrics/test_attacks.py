@@ -1,9 +1,13 @@
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
+from sklearn.datasets import make_classification
+from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from sklearn.neural_network import MLPClassifier
+from threadpoolctl import threadpool_limits
 
 from sklearn_unlearn import UnlearningClassifier
 from sklearn_unlearn.metrics import (
@@ -70,8 +74,8 @@ def test_shadow_model_attack(overfit_data, overfit_lr):
         X[80:120], y[80:120]
     )
     assert 0.3 < attack.evaluate(unseen, X_eval, y_eval, member)["roc_auc"] < 0.7
-    with pytest.raises(ValueError, match="disjoint rows"):
-        ShadowModelAttack(n_shadow=5, shadow_size=40).fit(overfit_lr, X, y)
+    with pytest.raises(ValueError, match="draws 200 rows"):
+        ShadowModelAttack(n_shadow=5, shadow_size=100).fit(overfit_lr, X, y)
 
 
 @pytest.mark.parametrize("online", [True, False])
@@ -135,11 +139,76 @@ def test_ulira_separates_doing_nothing_from_retraining(overfit_data):
 
 def test_shadow_model_attack_default_is_per_class_mlp(overfit_data, overfit_lr):
     X, y = overfit_data
-    attack = ShadowModelAttack(n_shadow=5, random_state=0, progress=False)
-    attack.fit(overfit_lr, X[:60], y[:60])  # 5 shadows on 6 rows each
-    mlp = attack.attack_models_[None]
+    attack = ShadowModelAttack(n_shadow=2, random_state=0, progress=False)
+    with threadpool_limits(1):  # small products: one BLAS thread is the fastest
+        attack.fit(overfit_lr, X[:60], y[:60])  # 2 shadows on 30 of the 60 rows
+    mlp = attack.attack_models_[None][-1]
     assert mlp.hidden_layer_sizes == (128, 64)
     assert attack.score_samples(overfit_lr.fit(X, y), X[:5], y[:5]).shape == (5,)
+
+
+def test_shadows_halve_the_pool_independently(overfit_data, overfit_lr):
+    """Shokri et al.: each shadow trains on a random half of the attacker's pool."""
+    X, y = overfit_data
+    attack = ShadowModelAttack(
+        n_shadow=4,
+        attack_estimator=LogisticRegression(),
+        loss_fallback=False,
+        random_state=0,
+        progress=False,
+    ).fit(overfit_lr, X, y)
+    assert len(attack.shadow_splits_) == 4
+    for inn, out in attack.shadow_splits_:
+        assert len(inn) == len(out) == 80
+        assert_array_equal(np.sort(np.concatenate([inn, out])), np.arange(160))
+        assert abs(y[inn].mean() - y.mean()) < 0.02  # stratified by class
+    ins = [set(inn) for inn, _ in attack.shadow_splits_]
+    assert all(a != b for i, a in enumerate(ins) for b in ins[i + 1 :])
+    assert attack.scoring_ == "attack_model" and attack.validation_auc_ is None
+    sized = ShadowModelAttack(
+        n_shadow=2, shadow_size=0.25, attack_estimator=LogisticRegression()
+    ).set_params(random_state=0, progress=False)
+    inn, out = sized.fit(overfit_lr, X, y).shadow_splits_[0]
+    assert len(inn) == len(out) == 40 and not set(inn) & set(out)
+
+
+def test_shadow_attack_falls_back_to_the_loss(overfit_data, overfit_lr):
+    """An attack model that learns nothing loses to the loss on held-out shadows."""
+    X, y = overfit_data
+    attack = ShadowModelAttack(
+        n_shadow=2,
+        attack_estimator=DummyClassifier(strategy="prior"),
+        random_state=0,
+        progress=False,
+    ).fit(overfit_lr, X[60:], y[60:])
+    assert attack.scoring_ == "loss"
+    assert attack.validation_auc_["loss"] > attack.validation_auc_["attack_model"]
+    target = clone(overfit_lr).fit(X[:30], y[:30])
+    assert_allclose(
+        attack.score_samples(target, X[:60], y[:60]),
+        LossAttack().score_samples(target, X[:60], y[:60]),
+    )
+    member = np.arange(60) < 30
+    predicted = attack.predict(target, X[:60], y[:60])
+    assert predicted[member].mean() > predicted[~member].mean()
+
+
+def test_shadow_attack_at_least_as_strong_as_the_loss_on_an_overfit_mlp():
+    """Same target, same rows: the shadow attack's AUC is not below the loss's."""
+    X, y = make_classification(
+        n_samples=500, n_features=20, n_informative=5, flip_y=0.2, random_state=1
+    )
+    recipe = MLPClassifier((64, 32), alpha=0.0, max_iter=300, random_state=0)
+    target = clone(recipe).fit(X[:100], y[:100])  # members: rows 0-99
+    assert target.score(X[:100], y[:100]) == 1.0
+    X_eval, y_eval, member = X[:200], y[:200], np.arange(200) < 100
+    with threadpool_limits(1):
+        attack = ShadowModelAttack(n_shadow=3, random_state=0, progress=False)
+        attack.fit(recipe, X[200:], y[200:])  # the attacker's pool: 300 rows
+        shadow = attack.evaluate(target, X_eval, y_eval, member)["roc_auc"]
+    loss = LossAttack().evaluate(target, X_eval, y_eval, member)["roc_auc"]
+    assert loss > 0.6  # the target leaks through its loss
+    assert shadow >= loss - 0.02
 
 
 def test_shadow_attack_features_keep_whether_the_prediction_was_right():
@@ -150,8 +219,13 @@ def test_shadow_attack_features_keep_whether_the_prediction_was_right():
         classes_ = np.array([0, 1])
 
         def predict_proba(self, X):
-            return np.array([[0.9, 0.1], [0.1, 0.9]])
+            return np.array([[0.9, 0.1], [0.1, 0.9]])[: len(X)]
 
     F = _attack_features(Fixed(), np.zeros((2, 1)), np.array([0, 0]), None)
-    np.testing.assert_allclose(F[:, :2], [[0.9, 0.1], [0.1, 0.9]])
-    np.testing.assert_allclose(F[:, 2], -np.log([0.9, 0.1]))
+    assert_allclose(F[:, :2], [[0.9, 0.1], [0.1, 0.9]])
+    assert_allclose(F[:, 2], [0.9, 0.1])  # the true class's probability
+    assert_allclose(F[:, 3], -np.log([0.9, 0.1]))  # the loss
+    assert_allclose(F[:, 4], np.log([0.9 / 0.1, 0.1 / 0.9]))  # the margin
+    # a label the model never predicts: probability 0, the clipped margin
+    G = _attack_features(Fixed(), np.zeros((1, 1)), np.array([7]), None)
+    assert G[0, 2] == 0.0 and G[0, 4] == -100.0

@@ -13,6 +13,7 @@ from sklearn_unlearn.metrics import (
     klom_summary,
     margins,
 )
+from sklearn_unlearn.metrics._klom import auto_n_bins
 
 
 def direct_klom(u, o, n_bins):
@@ -55,12 +56,37 @@ def test_identical_disjoint_and_maximum_kept():
 def test_bad_input():
     with pytest.raises(ValueError, match="same number of rows"):
         klom_from_margins(np.zeros((3, 2)), np.zeros((3, 3)))
-    with pytest.raises(ValueError, match="n_bins"):
-        klom_from_margins(np.zeros((3, 2)), np.zeros((3, 2)), n_bins=0)
+    for bad in (0, 2.5, "sqrt", True, np.inf):
+        with pytest.raises(ValueError, match="n_bins must be 'auto' or an integer"):
+            klom_from_margins(np.zeros((3, 2)), np.zeros((3, 2)), n_bins=bad)
     with pytest.raises(ValueError, match="finite"):
         klom_from_margins(np.full((3, 2), np.nan), np.zeros((3, 2)))
     with pytest.raises(ValueError, match="X and y are needed"):
         klom([LogisticRegression()], [LogisticRegression()])
+
+
+def test_auto_bins_is_the_one_rule():
+    """``"auto"`` (the default everywhere) is ``auto_n_bins`` of the smaller
+    ensemble; the scorer uses the same function."""
+    from sklearn_unlearn.metrics import _scorers
+
+    assert [auto_n_bins(n) for n in (1, 8, 12, 13, 16, 100, 400, 10_000)] == [
+        3,
+        3,
+        3,
+        4,
+        4,
+        10,
+        20,
+        20,
+    ]
+    imported = {getattr(_scorers, n, None) for n in ("auto_n_bins", "_auto_n_bins")}
+    assert imported - {None} == {auto_n_bins}  # not a copy of the rule
+    rng = np.random.default_rng(0)
+    U, O = rng.normal(size=(100, 7)), rng.normal(0.5, size=(30, 7))
+    assert_allclose(klom_from_margins(U, O), klom_from_margins(U, O, n_bins=5))
+    assert_allclose(klom(U, O), klom_from_margins(U, O, n_bins=auto_n_bins(30)))
+    assert_allclose(klom_from_margins(U, O, n_bins=5.0), klom(U, O, n_bins=5))
 
 
 def test_summary():
@@ -97,7 +123,10 @@ def test_retrain_is_at_zero_and_doing_nothing_is_not(small_data):
     k_retrain = klom(retrained, oracles, X[forget], y[forget])
     k_nothing = klom(nothing, oracles, X[forget], y[forget])
     assert_allclose(k_retrain, 0.0, atol=1e-9)
-    assert np.median(k_nothing) > 1.0
+    assert np.median(k_nothing) > 0.25  # 4 models: 3 bins
+    assert_allclose(k_nothing, klom(nothing, oracles, X[forget], y[forget], 3))
+    k20 = klom(nothing, oracles, X[forget], y[forget], n_bins=20)
+    assert np.median(k20) > 1.0
     # models or their margins give the same values
     U = np.stack([margins(m, X[forget], y[forget]) for m in nothing])
     assert_allclose(klom(U, oracles, X[forget], y[forget]), k_nothing)

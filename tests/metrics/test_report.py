@@ -56,6 +56,7 @@ def test_columns_equal_the_metrics(setup):
         X_retain=r["X_retain"],
         y_retain=r["y_retain"],
         reference="retrain",
+        klom=None,
     )
     assert list(report.index) == ["do nothing", "newton"]
     X_att = np.concatenate([r["X_forget"], r["X_test"]])
@@ -153,7 +154,8 @@ def test_given_oracles_and_ensembles_are_used(setup):
         noise_floor=False,
     )
     assert list(report.index) == ["do nothing", "newton"]
-    assert_allclose(report.filter(like="klom").to_numpy(), 0.0)
+    assert_allclose(report.filter(regex="^klom_.*(median|p95)$").to_numpy(), 0.0)
+    assert_allclose(report["klom_forget_p"], 1.0)  # nothing differs from the floor
 
 
 def test_shadow_attack_fitted_on_retained_rows(setup):
@@ -251,3 +253,38 @@ def test_the_pipeline_path_unlearns_and_reports_what_it_did(credit_frame_pipelin
     assert report.loc["newton", "method"] == "Newton"
     assert report.loc["newton", "n_removed"] == 30
     assert report.loc["newton", "update_s"] > 0
+
+
+def test_defaults_tell_doing_nothing_from_the_noise_floor(credit_frame_pipeline):
+    """Forgetting a whole age group through the README's pipeline: with its
+    defaults the report runs KLoM (16 models), finds doing nothing above the
+    noise floor and Newton within it, and says the test had power."""
+    import warnings
+
+    from sklearn.pipeline import make_pipeline as plain_pipeline
+
+    X, y, make = credit_frame_pipeline
+    test = np.random.RandomState(0).rand(len(y)) < 0.2
+    Xtr, ytr = X[~test], y[~test]
+    forget = (Xtr["age"] >= 60).to_numpy()
+    newton = make(UnlearningClassifier(LogisticRegression())).fit(
+        Xtr, ytr, forget=forget
+    )
+    nothing = plain_pipeline(make(LogisticRegression())[0], LogisticRegression())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the encoder keeps forgotten categories
+        report = unlearning_report(
+            {"do nothing": nothing.fit(Xtr, ytr), "newton": newton},
+            Xtr[forget],
+            ytr[forget],
+            X[test],
+            y[test],
+            X_retain=Xtr[~forget],
+            y_retain=ytr[~forget],
+        )
+    assert report.loc["newton", "method"] == "Newton"
+    assert report.loc["newton", "n_removed"] == forget.sum()
+    assert report.attrs["klom_power"].has_power
+    assert report.loc["do nothing", "klom_forget_p"] < 0.01
+    assert report.loc["newton", "klom_forget_p"] > 0.05
+    assert NOISE_FLOOR in report.index

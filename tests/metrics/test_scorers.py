@@ -26,7 +26,7 @@ from sklearn_unlearn.metrics import (
     make_retrain_distance_scorer,
     make_utility_scorer,
 )
-from sklearn_unlearn.metrics._scorers import _auto_n_bins
+from sklearn_unlearn.metrics._klom import auto_n_bins
 from sklearn_unlearn.model_selection import ForgetSplit, sample_forget_mask
 
 
@@ -34,6 +34,11 @@ from sklearn_unlearn.model_selection import ForgetSplit, sample_forget_mask
 def routing():
     with config_context(enable_metadata_routing=True):
         yield
+
+
+def _do_nothing():
+    """The do-nothing baseline: trains on every row, does not ask for the mask."""
+    return UnlearningClassifier(LogisticRegression()).set_fit_request(forget=False)
 
 
 @pytest.fixture
@@ -63,7 +68,7 @@ CASES = [(*m, "grid") for m in _methods()] + [(*_methods()[1], "randomized")]
 def test_issue_snippet_runs(routing, data, name, method, grid, search):
     X, y, forget = data
     clf = UnlearningClassifier(LogisticRegression(), method=method)
-    klom = make_klom_scorer(n_models=4)
+    klom = make_klom_scorer(n_models=4, check_power=False)
     scoring = {
         "accuracy": "accuracy",
         "mia": make_membership_scorer(LossAttack()),
@@ -96,7 +101,7 @@ def test_retrain_is_perfect_and_doing_nothing_is_not(routing, data):
     scoring = {
         # 8 models (3 bins): with 4 the histograms are too coarse to tell a
         # model that forgot 5 of 100 rows from the oracles in every split
-        "klom": make_klom_scorer(n_models=8),
+        "klom": make_klom_scorer(n_models=8, check_power=False),
         "dist": make_retrain_distance_scorer("param_distance"),
         "util": make_utility_scorer(),
     }
@@ -110,7 +115,7 @@ def test_retrain_is_perfect_and_doing_nothing_is_not(routing, data):
         params={"forget": forget},
     )
     nothing = cross_validate(
-        LogisticRegression(), X, y, cv=cv, scoring=scoring, params={"forget": forget}
+        _do_nothing(), X, y, cv=cv, scoring=scoring, params={"forget": forget}
     )
     assert np.allclose(retrain["test_klom"], 0.0, atol=1e-9)
     assert np.allclose(retrain["test_dist"], 0.0, atol=1e-6)
@@ -149,7 +154,7 @@ def test_routing_off_is_a_clear_error(data):
             UnlearningClassifier(LogisticRegression()),
             {"method": ["newton"]},
             cv=ForgetSplit(2),
-            scoring=make_klom_scorer(n_models=2),
+            scoring=make_klom_scorer(n_models=2, check_power=False),
         ).fit(X, y)
 
 
@@ -161,7 +166,7 @@ def test_bad_masks(routing, data):
         scorer(clf, X, y, forget=forget[:-1])
     with pytest.raises(ValueError, match="no forgotten rows"):
         scorer(clf, X, y, forget=np.zeros(100, dtype=bool))
-    with pytest.raises(ValueError, match="could not find it.*ForgetSplit"):
+    with pytest.raises(ValueError, match="LogisticRegression did not record them"):
         make_klom_scorer(n_models=2)(clf, X[:20], y[:20], forget=np.arange(20) < 3)
     with pytest.raises(ValueError, match="metric"):
         make_membership_scorer(LossAttack(), metric="f1")
@@ -187,7 +192,7 @@ def test_membership_scorer_against_the_retrained_model(routing, data):
     assert scorer.n_cache_misses_ == 2  # one reference per split
     # independently: the figure on a plain model minus the retrained model's
     nothing = cross_validate(
-        LogisticRegression(),
+        _do_nothing(),
         X,
         y,
         cv=cv,
@@ -214,7 +219,7 @@ def test_membership_scorer_against_the_retrained_model(routing, data):
 
 def _search_scores(X, y, forget, n_jobs):
     scoring = {
-        "klom": make_klom_scorer(n_models=3),
+        "klom": make_klom_scorer(n_models=3, check_power=False),
         "mia": make_membership_scorer(LossAttack(), target="retrain"),
         "dist": make_retrain_distance_scorer(),
     }
@@ -245,30 +250,44 @@ def test_parallel_search_gives_the_sequential_scores(routing, data, backend):
     for key, value in expected.items():
         assert_allclose(got[key], value, rtol=1e-12, atol=1e-12, err_msg=key)
     assert np.all(expected["split1_test_klom"] < [1e-12, -1.0])  # not trivial
-    # without ForgetSplit a worker cannot find the split either, and says so
+
+
+def test_any_cv_whose_test_folds_hold_the_forget_rows(routing, data):
+    """The training fold comes from the candidate, not from ForgetSplit."""
+    X, y, forget = data
     even = np.arange(100) % 2 == 0
     train, test = np.flatnonzero(even | forget), np.flatnonzero(~even | forget)
-    with (
-        joblib.parallel_config(backend=backend),
-        pytest.raises(ValueError, match="could not find it.*ForgetSplit.*loky"),
-    ):
-        cross_validate(
-            UnlearningClassifier(LogisticRegression()),
-            X,
-            y,
-            cv=[(train, test)] * 2,
-            scoring=make_klom_scorer(n_models=2),
-            params={"forget": forget},
-            n_jobs=2,
-            error_score="raise",
+    res = cross_validate(
+        UnlearningClassifier(LogisticRegression(), method="retrain"),
+        X,
+        y,
+        cv=[(train, test)] * 2,
+        scoring=make_klom_scorer(n_models=2, check_power=False),
+        params={"forget": forget},
+        error_score="raise",
+    )
+    assert_allclose(res["test_score"], 0.0, atol=1e-12)
+    # a test fold whose forgotten rows are not the training fold's is refused
+    X_train, y_train = X[train], y[train]  # the model refers to them weakly
+    clf = UnlearningClassifier(LogisticRegression()).fit(
+        X_train, y_train, forget=forget[train]
+    )
+    other = np.flatnonzero(~even)
+    with pytest.raises(ValueError, match="not the .* rows the model forgot"):
+        make_retrain_distance_scorer()(
+            clf, X[other], y[other], forget=np.arange(len(other)) < 3
         )
 
 
-def test_only_loky_pickles_carry_the_rows(routing, data):
-    """A plain pickle of a scorer (or of a search) holds no row of X."""
+def test_nothing_holds_the_searched_rows(routing, data):
+    """No pickle of a scorer or search holds a row, and after the search no
+    object keeps the rows alive; a request drops the fit's handle."""
+    import gc
+    import weakref
+
     X, y, forget = data
     X = np.ascontiguousarray(X + 1000.0)  # rows no other object here holds
-    scorer = make_klom_scorer(n_models=2)
+    scorer = make_klom_scorer(n_models=2, check_power=False)
     search = GridSearchCV(
         UnlearningClassifier(LogisticRegression()),
         {"method": ["retrain"]},
@@ -276,12 +295,24 @@ def test_only_loky_pickles_carry_the_rows(routing, data):
         scoring=scorer,
     ).fit(X, y, forget=forget)
     row = X[forget][0].tobytes()
-    assert row not in pickle.dumps(scorer) and row not in pickle.dumps(search)
-    assert row in bytes(loky_dumps(scorer))
-    # a scorer that never looks the split up does not carry it either
-    assert row not in bytes(loky_dumps(make_utility_scorer()))
-    chance = make_membership_scorer(LossAttack(), target="chance")
-    assert row not in bytes(loky_dumps(chance))
+    for obj in (scorer, search, search.best_estimator_):
+        assert row not in pickle.dumps(obj)
+        assert row not in bytes(loky_dumps(obj))
+    for copied in (
+        pickle.loads(pickle.dumps(search.best_estimator_)),
+        copy.deepcopy(search.best_estimator_),
+    ):
+        with pytest.raises(ValueError, match="did not record them"):
+            scorer(copied, X, y, forget=forget)
+    alive = weakref.ref(X)
+    del X
+    gc.collect()
+    assert alive() is None
+    # a request changes the training rows: the handle goes
+    X, y, forget = data
+    clf = UnlearningClassifier(LogisticRegression()).fit(X, y)
+    clf.unlearn(X[:2], y[:2])
+    assert clf._training_fold is None
 
 
 def test_copies_in_one_process_share_the_reference_models(routing, data):
@@ -290,8 +321,9 @@ def test_copies_in_one_process_share_the_reference_models(routing, data):
     cv = ForgetSplit(2, random_state=0)
     train, test = next(cv.split(X, y, forget=forget))
     scorer = make_retrain_distance_scorer()
+    X_train, y_train = X[train], y[train]  # the model refers to them weakly
     clf = UnlearningClassifier(LogisticRegression()).fit(
-        X[train], y[train], forget=forget[train]
+        X_train, y_train, forget=forget[train]
     )
     args = (clf, X[test], y[test])
     first, second = (pickle.loads(loky_dumps(scorer)) for _ in range(2))
@@ -321,14 +353,14 @@ def test_klom_scorer_ranks_retrain_above_doing_nothing(routing, breast_cancer):
     doing nothing scores about -7 on the random request and -10 on the
     cluster one: the floor of empty bins hides the difference."""
     X, y = breast_cancer
-    scorer = make_klom_scorer()  # n_models=8, n_bins="auto" -> 3
+    scorer = make_klom_scorer(n_models=8, check_power=False)  # 3 bins
     cv = ForgetSplit(2, random_state=0)
     scores = {}
     for strategy in ("random", "cluster"):
         forget = sample_forget_mask(y, 0.05, strategy, random_state=0, X=X)
         for name, est in [
             ("retrain", UnlearningClassifier(LogisticRegression(), method="retrain")),
-            ("nothing", LogisticRegression()),
+            ("nothing", _do_nothing()),
         ]:
             res = cross_validate(
                 est, X, y, cv=cv, scoring=scorer, params={"forget": forget}
@@ -338,6 +370,34 @@ def test_klom_scorer_ranks_retrain_above_doing_nothing(routing, breast_cancer):
         assert scores[strategy, "retrain"] == 0.0
         assert scores[strategy, "nothing"] < scores[strategy, "retrain"]
     assert scores["cluster", "nothing"] < 5 * scores["random", "nothing"]
+
+
+def test_klom_scorer_says_when_it_has_no_power(routing, data, breast_cancer):
+    """Whole clusters of the breast cancer data: power in every split, finite
+    scores. Five forgotten rows of 100: no test can reach p < 0.01, so every
+    candidate scores NaN, with a warning that says why."""
+    X, y = breast_cancer
+    forget = sample_forget_mask(y, 0.05, "cluster", random_state=0, X=X)
+    retrain = UnlearningClassifier(LogisticRegression(), method="retrain")
+    cv = ForgetSplit(2, random_state=0)
+    scorer = make_klom_scorer()
+    res = cross_validate(
+        retrain, X, y, cv=cv, scoring=scorer, params={"forget": forget}
+    )
+    assert_allclose(res["test_score"], 0.0, atol=1e-12)
+    verdicts = [v for k, v in scorer._cache._data.items() if k[-1] == "power"]
+    assert len(verdicts) == 2 and all(v.has_power for v in verdicts)
+    X, y, forget = data
+    with pytest.warns(UserWarning, match="cannot tell doing nothing from retraining"):
+        res = cross_validate(
+            retrain,
+            X,
+            y,
+            cv=cv,
+            scoring=make_klom_scorer(n_models=4),
+            params={"forget": forget},
+        )
+    assert np.all(np.isnan(res["test_score"]))
 
 
 def test_auto_bins_separate_doing_nothing_from_the_noise_floor(breast_cancer):
@@ -354,14 +414,14 @@ def test_auto_bins_separate_doing_nothing_from_the_noise_floor(breast_cancer):
         UnlearningClassifier(lr, method="retrain"), X, y, forget, random_state=1, **opts
     )
     nothing = fit_unlearned(lr, X, y, forget, random_state=0, **opts)
-    n_bins = _auto_n_bins(8)
+    n_bins = auto_n_bins(8)
     floor = np.median(klom(retrained, oracles, Xf, yf, n_bins=n_bins))
     kept = np.median(klom(nothing, oracles, Xf, yf, n_bins=n_bins))
     assert kept > 4 * floor
 
 
 def test_klom_scorer_bins(routing):
-    assert [_auto_n_bins(n) for n in (2, 4, 8, 16, 100, 10_000)] == [
+    assert [auto_n_bins(n) for n in (2, 4, 8, 16, 100, 10_000)] == [
         3,
         3,
         3,
@@ -375,15 +435,10 @@ def test_klom_scorer_bins(routing):
             make_klom_scorer(n_bins=bad)
 
 
-def test_klom_ranks_candidates_behind_a_pipeline_over_a_dataframe(
-    routing, credit_frame_pipeline
-):
-    """The README's path: a DataFrame through ``make_pipeline``, searched."""
+def _pipeline_search(credit_frame_pipeline, n_jobs=None):
+    """The README's path searched: Retrain, Newton and a near-do-nothing
+    candidate behind a scaler + one-hot pipeline on a DataFrame."""
     import warnings
-
-    from sklearn.preprocessing import StandardScaler
-
-    from sklearn_unlearn.model_selection import sample_forget_mask
 
     X, y, make = credit_frame_pipeline
     pipe = make(UnlearningClassifier(LogisticRegression()))
@@ -396,7 +451,7 @@ def test_klom_ranks_candidates_behind_a_pipeline_over_a_dataframe(
             methods.FirstOrder(tau=1e-6),  # nearly does nothing
         ]
     }
-    with warnings.catch_warnings():
+    with config_context(enable_metadata_routing=True), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the encoder keeps forgotten categories
         search = GridSearchCV(
             pipe,
@@ -407,8 +462,42 @@ def test_klom_ranks_candidates_behind_a_pipeline_over_a_dataframe(
                 "mia": make_membership_scorer(LossAttack()),
             },
             refit=False,
+            n_jobs=n_jobs,
+            error_score="raise",
         ).fit(X, y, forget=forget)
-    klom = search.cv_results_["mean_test_klom"]
+    return {key: search.cv_results_[key] for key in ("mean_test_klom", "mean_test_mia")}
+
+
+@pytest.fixture(scope="module")
+def pipeline_search_scores(credit_frame_pipeline):
+    return _pipeline_search(credit_frame_pipeline)
+
+
+def test_klom_ranks_candidates_behind_a_pipeline_over_a_dataframe(
+    pipeline_search_scores,
+):
+    """The README's path: a DataFrame through ``make_pipeline``, searched."""
+    klom = pipeline_search_scores["mean_test_klom"]
     assert np.all(np.isfinite(klom))
-    assert np.all(np.isfinite(search.cv_results_["mean_test_mia"]))
+    assert np.all(np.isfinite(pipeline_search_scores["mean_test_mia"]))
     assert klom[0] >= klom[1] > klom[2]  # Retrain >= Newton > nearly nothing
+
+
+def test_pipeline_search_on_a_dask_cluster_of_processes(
+    credit_frame_pipeline, pipeline_search_scores
+):
+    """n_jobs=2 on dask.distributed worker processes: the same scores."""
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+        joblib.parallel_config(backend="dask"),
+        distributed.get_task_stream(client) as stream,
+    ):
+        got = _pipeline_search(credit_frame_pipeline, n_jobs=2)
+    workers = {task["worker"] for task in stream.data}
+    assert len(workers) == 2  # both worker processes scored candidates
+    for key, value in pipeline_search_scores.items():
+        assert_allclose(got[key], value, rtol=1e-9, atol=1e-12, err_msg=key)

@@ -49,7 +49,7 @@ def test_bad_input():
 
 
 def test_cluster_without_x_shows_the_corrected_call():
-    """The issue's snippet omits X; the error shows the call with X=X."""
+    """A call that omits X gets an error showing the call with X=X."""
     y = np.arange(100) % 2
     fix = "sample_forget_mask(y, 0.05, strategy='cluster', random_state=0, X=X)"
     with pytest.raises(ValueError, match=re.escape(fix)):

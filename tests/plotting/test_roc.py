@@ -49,3 +49,18 @@ def test_from_attack_on_shared_axes_and_log_scale():
 def test_bad_member_mask():
     with pytest.raises(ValueError, match="both members and non-members"):
         AttackRocDisplay.from_scores([0.1, 0.2], np.array([True, True]))
+
+
+def test_one_chance_line_per_axes_outside_the_limits():
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(0)
+    member = rng.random(200) < 0.5
+    scores = rng.normal(size=200) + member
+    _, ax = plt.subplots()
+    for name in ("a", "b"):
+        AttackRocDisplay.from_scores(scores, member, name=name, ax=ax, log_scale=True)
+    assert [line.get_gid() for line in ax.lines].count("chance") == 1
+    ax.figure.canvas.draw()
+    fpr = roc_curve(member, scores)[0]
+    assert ax.get_xlim()[0] > fpr[fpr > 0].min() / 10  # not stretched to 1e-4

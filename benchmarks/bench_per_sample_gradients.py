@@ -1,6 +1,6 @@
 """Per-sample gradients of a skorch MLP: outer products vs ``torch.func.vmap``.
 
-The neural-net issue asks for per-sample gradients of 20,000 rows within 3x
+The target: per-sample gradients of 20,000 rows within 3x
 of one batched forward+backward over the same rows. This script measures,
 side by side in one run (median over ``--repeat`` runs each):
 
@@ -12,7 +12,7 @@ side by side in one run (median over ``--repeat`` runs each):
 * a floor for any method that returns the gradients: allocating and filling
   the ``(n, n_params)`` output, chunk by chunk, with no arithmetic.
 
-The module is the issue's MLP, ``d -> 64 -> 32 -> 2`` with ReLU, in a
+The module is the benchmarks' MLP, ``d -> 64 -> 32 -> 2`` with ReLU, in a
 ``NeuralNetClassifier`` (cross-entropy; the benchmarks' net,
 ``_common.make_net``), initialised with random weights. Nothing here asserts
 a timing.

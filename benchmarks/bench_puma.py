@@ -84,7 +84,7 @@ from sklearn_unlearn.inspection import (
 from sklearn_unlearn.methods import PUMA, SSSE, Newton, Retrain
 from sklearn_unlearn.methods._puma import influence
 
-try:  # the evaluation issue's attack, when it is there
+try:  # the shadow-model attack, when it is there
     from sklearn_unlearn.metrics import LossAttack
 except ImportError:  # pragma: no cover - fallback: the same loss threshold
     LossAttack = None

@@ -4,6 +4,7 @@ from ._audit import audit_rows
 from ._base import UnlearningBudgetWarning
 from ._classifier import UnlearningClassifier
 from ._fingerprint_key import FingerprintKey, KeyUnavailableError
+from ._ledger import Ledger, LedgerEntry
 from ._regressor import UnlearningRegressor
 from .preprocessing import PreprocessingStateWarning
 
@@ -12,6 +13,8 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "FingerprintKey",
     "KeyUnavailableError",
+    "Ledger",
+    "LedgerEntry",
     "PreprocessingStateWarning",
     "UnlearningBudgetWarning",
     "UnlearningClassifier",

@@ -8,6 +8,7 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import Pipeline
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
@@ -20,7 +21,6 @@ from sklearn.utils.validation import (
 
 from ._fingerprint import RowMultiset, as_key_array, fingerprint_array
 from ._fingerprint_key import FingerprintKey, resolve_key
-from ._front_doors import UpdateFrontDoorsMixin
 from ._ledger import Ledger
 from ._preprocessed_update import (
     check_remaining,
@@ -29,6 +29,7 @@ from ._preprocessed_update import (
     update_through_preprocessing,
     warn_preprocessing_once,
 )
+from ._request_methods import RequestMethodsMixin
 from ._request_rows import explain_missing
 from ._training_fold import record_training_fold
 from .adapters import LinearAdapter, check_model, is_skorch_net
@@ -84,7 +85,10 @@ def _estimator_has(attr):
     return check
 
 
-class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
+_POLISH_WARN = 0.01  # relative move of polish that means "not converged"
+
+
+class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
     """Common base of :class:`UnlearningClassifier` and :class:`UnlearningRegressor`."""
 
     __metadata_request__fit = {"forget": True, "X_val": True, "y_val": True}
@@ -368,6 +372,7 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
         if X_val is not None:
             method.set_params(validation=(X_val, y_val))
         est, adapter, theta, H, gnorm = self._refit_theta(X, y, sample_weight)
+        polish_notes = self._polish_notes(adapter.get_theta(est), theta, est)
         adapter.set_theta(est, theta)
         if X_raw is not None:
             model = est
@@ -409,7 +414,7 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
             n_remaining=len(y),
             grad_residual_bound=gnorm,
             param_error_bound=self._param_bound(self.state_),
-            notes=getattr(curvature, "notes", ()),
+            notes=(*polish_notes, *getattr(curvature, "notes", ())),
         )
         if forget is not None and forget.any():
             keep = ~forget
@@ -433,6 +438,38 @@ class BaseUnlearner(UpdateFrontDoorsMixin, MetaEstimatorMixin, BaseEstimator):
             )
         record_training_fold(self, X_arg, y_arg, forget)
         return self
+
+    def _polish_notes(self, fitted, polished, est) -> tuple:
+        """Say how far ``polish`` moved the wrapped model's own fit.
+
+        Polishing is right (updates start from the exact optimum) but must
+        not be silent: the distance goes to the ledger, and a move of more
+        than 1% warns that the wrapped solver had not converged.
+        """
+        if not self.polish or self._is_net:
+            return ()
+        fitted = np.asarray(fitted, dtype=np.float64).ravel()
+        polished = np.asarray(polished, dtype=np.float64).ravel()
+        if fitted.shape != polished.shape:  # pragma: no cover - defensive
+            return ()
+        shift = float(
+            np.linalg.norm(polished - fitted) / max(np.linalg.norm(polished), 1e-300)
+        )
+        note = (
+            f"polish moved the parameters of {type(est).__name__}'s own fit by "
+            f"{shift:.2g} (relative) to the exact optimum"
+        )
+        if shift > _POLISH_WARN:
+            warnings.warn(
+                f"{note}: the wrapped solver stopped short of its optimum (raise "
+                "its max_iter or tol, scale the features, or use "
+                "solver='newton-cholesky'). Predictions follow the exact "
+                "optimum; pass polish=False to keep the solver's fit (updates "
+                "then start away from the optimum).",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return (note,)
 
     def _set_row_keys(self, keys, sample_weight=None, key=None) -> None:
         """Replace the fingerprints of the training rows (same rows, raw form).

@@ -33,8 +33,8 @@ class LedgerEntry:
     n_removed, n_added, n_remaining : int
         Rows taken out, put in, and trained on afterwards.
     removed, added : sequence of str
-        Hex fingerprints of the rows (never the rows themselves); compare
-        them with :func:`sklearn_unlearn._fingerprint.fingerprint_rows`.
+        Keyed hex fingerprints of the rows (never the rows themselves); check
+        rows against them with :func:`sklearn_unlearn.audit_rows`.
     step_norm : float
         Euclidean norm of the parameter change.
     grad_residual_bound : float or None
@@ -47,6 +47,17 @@ class LedgerEntry:
     notes : tuple of str
         Anything an auditor should know (e.g. preprocessing that still holds
         statistics of removed rows, a retrain triggered by the error budget).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_unlearn import UnlearningClassifier
+    >>> X, y = np.random.RandomState(0).randn(30, 2), np.arange(30) % 2
+    >>> clf = UnlearningClassifier(LogisticRegression()).fit(X, y)
+    >>> entry = clf.unlearn(X[:2], y[:2]).ledger_[-1]
+    >>> entry.operation, entry.n_removed, len(entry.removed[0])
+    ('unlearn', 2, 32)
     """
 
     operation: str

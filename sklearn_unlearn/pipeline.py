@@ -18,8 +18,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._fingerprint import RowMultiset, fingerprint_array
 from ._fingerprint_key import FingerprintKey, resolve_key
-from ._front_doors import UpdateFrontDoorsMixin
 from ._preprocessed_update import update_through_preprocessing, warn_preprocessing_once
+from ._request_methods import RequestMethodsMixin
 from ._request_rows import FrameSchema
 from ._training_fold import record_training_fold
 from .preprocessing import PreprocessingRecord
@@ -46,7 +46,7 @@ def _num_rows(X) -> int:
     return int(X.shape[0]) if hasattr(X, "shape") else len(X)
 
 
-class UnlearnPipeline(UpdateFrontDoorsMixin, Pipeline):
+class UnlearnPipeline(RequestMethodsMixin, Pipeline):
     """A :class:`~sklearn.pipeline.Pipeline` that can forget training rows.
 
     Same constructor, same behaviour as scikit-learn's ``Pipeline``; when the
@@ -183,6 +183,7 @@ class UnlearnPipeline(UpdateFrontDoorsMixin, Pipeline):
                     "forget needs a last step that can unlearn; "
                     f"{type(self._final_estimator).__name__} cannot."
                 )
+        self._check_net_behind_preprocessing()
         super().fit(X, y, **params)
         pre = self._preprocessor()
         self.preprocessing_record_ = (
@@ -233,6 +234,32 @@ class UnlearnPipeline(UpdateFrontDoorsMixin, Pipeline):
         record_training_fold(self, X, y, forget)
         return self
 
+    def _check_net_behind_preprocessing(self) -> None:
+        """Refuse a net behind preprocessing whose state moves with the rows.
+
+        When rows leave, a scaler's (or an encoder's) statistics change and
+        the model must see the features the refit would see; a linear model
+        absorbs that affine change exactly, a net's first layer is not
+        reparameterised yet.
+        """
+        if not getattr(self._final_estimator, "_is_net", False):
+            return
+        stateful = [
+            name
+            for name, step in self.steps[:-1]
+            if step not in (None, "passthrough")
+            and type(step).__name__ != "FunctionTransformer"
+        ]
+        if stateful:
+            raise ValueError(
+                f"a skorch net cannot forget behind fitted preprocessing "
+                f"({', '.join(stateful)}): when rows leave, the preprocessing's "
+                "statistics change and the net's first layer would have to absorb "
+                "that change, which is not supported. Fit the preprocessing "
+                "outside the UnlearnPipeline and give the net its output, or use "
+                "a linear model behind the preprocessing."
+            )
+
     @staticmethod
     def _fit_weights(params):
         found = [
@@ -272,13 +299,9 @@ class UnlearnPipeline(UpdateFrontDoorsMixin, Pipeline):
 
     # -------------------------------------------------------------- updates
     # the estimators' own front doors, offered when the last step has them
-    unlearn = available_if(_final_estimator_has("unlearn"))(
-        UpdateFrontDoorsMixin.unlearn
-    )
-    relabel = available_if(_final_estimator_has("relabel"))(
-        UpdateFrontDoorsMixin.relabel
-    )
-    update = available_if(_final_estimator_has("update"))(UpdateFrontDoorsMixin.update)
+    unlearn = available_if(_final_estimator_has("unlearn"))(RequestMethodsMixin.unlearn)
+    relabel = available_if(_final_estimator_has("relabel"))(RequestMethodsMixin.relabel)
+    update = available_if(_final_estimator_has("update"))(RequestMethodsMixin.update)
 
     def _update(self, operation, remove, add, retain):
         """Downdate the preprocessing, update the last step, then commit both."""

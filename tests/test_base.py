@@ -2,6 +2,7 @@
 
 import copy
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -554,3 +555,24 @@ def test_rows_a_refit_would_refuse_are_refused():
     with pytest.raises(ValueError, match="squared norm overflows"):
         clf.update(add=(np.array([[1e200, 0.0, 0.0]]), [1]))
     _assert_unchanged(clf, snap)
+
+
+def test_fit_says_how_far_polish_moved_the_wrapped_fit():
+    """An unconverged solver is moved to the optimum, with a warning and the
+    distance in the ledger; a converged one gets only the ledger note."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = _breast_cancer()
+    with pytest.warns(ConvergenceWarning, match=r"polish moved .* by \d"):
+        clf = UnlearningClassifier(LogisticRegression(max_iter=3)).fit(X, y)
+    shift = float(clf.ledger_[0].notes[0].split(" by ")[1].split(" ")[0])
+    raw = LogisticRegression(max_iter=3).fit(X, y)
+    expected = np.linalg.norm(
+        clf.state_.theta - np.r_[raw.coef_.ravel(), raw.intercept_]
+    ) / np.linalg.norm(clf.state_.theta)
+    assert shift == pytest.approx(expected, rel=0.05)
+    tight = LogisticRegression(solver="newton-cholesky", tol=1e-10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = UnlearningClassifier(tight).fit(X, y)
+    assert clf.ledger_[0].notes[0].startswith("polish moved")

@@ -390,12 +390,12 @@ def test_weighted_pipeline(credit):
 
 
 # ------------------------- one code path: UnlearningClassifier(Pipeline)
-def test_front_doors_are_shared():
-    from sklearn_unlearn._front_doors import UpdateFrontDoorsMixin
+def test_request_methods_are_shared():
+    from sklearn_unlearn._request_methods import RequestMethodsMixin
 
     pipe = make_pipeline(StandardScaler(), UnlearningClassifier(LogisticRegression()))
     for name in ("unlearn", "relabel", "update"):
-        shared = getattr(UpdateFrontDoorsMixin, name)
+        shared = getattr(RequestMethodsMixin, name)
         assert getattr(UnlearningClassifier, name) is shared
         assert getattr(pipe, name).__func__ is shared
         assert inspect.signature(getattr(pipe, name)) == inspect.signature(
@@ -542,3 +542,22 @@ def test_requests_are_checked_against_the_fitted_frame(credit):
     assert pipe.fingerprints_.counter() == held
     pipe.unlearn(X[X.columns[::-1]][:3], y[:3])  # reordered columns are fine
     assert len(pipe.fingerprints_) == len(X) - 3
+
+
+def test_a_net_behind_fitted_preprocessing_is_refused_at_fit():
+    torch = pytest.importorskip("torch")
+    skorch = pytest.importorskip("skorch")
+    X = np.random.RandomState(0).randn(60, 3).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    net = skorch.NeuralNetClassifier(
+        torch.nn.Linear,
+        module__in_features=3,
+        module__out_features=2,
+        max_epochs=1,
+        criterion=torch.nn.CrossEntropyLoss,
+        train_split=None,
+        verbose=0,
+    )
+    pipe = make_pipeline(StandardScaler(), UnlearningClassifier(net))
+    with pytest.raises(ValueError, match=r"skorch net cannot forget behind .*scaler"):
+        pipe.fit(X, y)

@@ -108,8 +108,22 @@ class _UnlearnMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def bad_request(self, data):
         before = pickle.dumps(self.model)
-        kind = data.draw(st.sampled_from(["unseen", "twice", "nan", "shape"]))
+        kinds = ["unseen", "twice", "nan", "shape", "label", "huge"]
+        if self.kind != "ridge":
+            kinds.append("class")
+        kind = data.draw(st.sampled_from(kinds))
         x, y = self.rows[0]
+        if kind == "huge":  # a row whose squared norm overflows float64
+            with pytest.raises(ValueError, match="overflows"):
+                self.model.update(add=(np.array([[1e200, 0.0, 0.0]]), np.array([y])))
+            assert pickle.dumps(self.model) == before
+            return
+        if kind == "class":  # every row of one class: a refit would not know it
+            X = np.array([r[0] for r in self.rows if r[1] == y])
+            with pytest.raises(ValueError, match="no training row of class"):
+                self.model.unlearn(X, np.full(len(X), y))
+            assert pickle.dumps(self.model) == before
+            return
         if kind == "unseen":
             X, Y = np.array([[99.0, 99.0, 99.0]]), np.array([y])
         elif kind == "twice":
@@ -117,11 +131,51 @@ class _UnlearnMachine(RuleBasedStateMachine):
             X, Y = np.repeat(x[None], count + 1, axis=0), np.repeat(y, count + 1)
         elif kind == "nan":
             X, Y = np.array([[np.nan, 0.0, 0.0]]), np.array([y])
+        elif kind == "label":  # the features of a training row, another label
+            X, Y = x[None], np.array([y + 7.0 if self.kind == "ridge" else 1 - y])
+            if any(np.array_equal(r[0], x) and r[1] == Y[0] for r in self.rows):
+                return
         else:
             X, Y = x[None, :2], np.array([y])
         with pytest.raises(ValueError):
             self.model.unlearn(X, Y)
         assert pickle.dumps(self.model) == before
+
+    @precondition(lambda self: len(self.rows) > 16)
+    @rule(data=st.data())
+    def two_threads(self, data):
+        """Two disjoint requests at once are applied one after the other."""
+        import threading
+
+        idx = data.draw(
+            st.lists(
+                st.integers(0, len(self.rows) - 1), min_size=4, max_size=4, unique=True
+            )
+        )
+        keep = [r for i, r in enumerate(self.rows) if i not in idx]
+        if not self._classes_ok(keep):
+            return
+        halves = [idx[:2], idx[2:]]
+        barrier, errors = threading.Barrier(2), []
+
+        def run(part):
+            X = np.array([self.rows[i][0] for i in part])
+            y = np.array([self.rows[i][1] for i in part])
+            try:
+                barrier.wait()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UnlearningBudgetWarning)
+                    self.model.unlearn(X, y)
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(h,)) for h in halves]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        self.rows = keep
 
     @invariant()
     def equals_refit(self):

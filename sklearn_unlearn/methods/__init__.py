@@ -1,7 +1,7 @@
 """Unlearning methods: how an update request becomes a parameter step."""
 
 from ._amnesiac import Amnesiac
-from ._base import UnlearningMethod
+from ._base import Rows, UnlearningMethod, UnlearnState, UpdateRequest
 from ._first_order import FirstOrder
 from ._gradient_ascent import GradientAscent
 from ._newton import Newton
@@ -20,7 +20,10 @@ __all__ = [
     "Newton",
     "OracleMatching",
     "Retrain",
+    "Rows",
+    "UnlearnState",
     "UnlearningMethod",
+    "UpdateRequest",
     "WeightPruning",
 ]
 

@@ -13,7 +13,26 @@ __all__ = ["Rows", "UnlearningMethod", "UnlearnState", "UpdateRequest"]
 
 @dataclass
 class Rows:
-    """Validated rows: numeric design ``X``, encoded targets, row weights ``c``."""
+    """Validated rows: numeric design ``X``, encoded targets, row weights ``c``.
+
+    What a method's ``prepare`` and ``step`` receive: the rows in the
+    model's features, targets encoded as the adapter's loss wants them.
+
+    Attributes
+    ----------
+    X : ndarray, sparse matrix or tensor of shape (n, n_features)
+    y : ndarray of shape (n,) or (n, n_outputs)
+    c : ndarray of shape (n,)
+        Row weights.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.methods import Rows
+    >>> rows = Rows(np.eye(3), np.array([0, 1, 0]), np.ones(3))
+    >>> rows.n, rows.weight
+    (3, 3.0)
+    """
 
     X: object
     y: np.ndarray
@@ -34,6 +53,15 @@ class UpdateRequest:
 
     ``refit`` (set by the estimator) fits the wrapped model from scratch on
     given rows and returns its exact parameter vector.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn.methods import Rows, UpdateRequest
+    >>> gone = Rows(np.ones((1, 2)), np.array([1]), np.ones(1))
+    >>> none = Rows(np.zeros((0, 2)), np.zeros(0), np.zeros(0))
+    >>> UpdateRequest(remove=gone, add=none).remove.n
+    1
     """
 
     remove: Rows
@@ -72,6 +100,16 @@ class UnlearnState:
     curvature_repaired : bool
         True when the last step had to repair the cached curvature (see
         the adapters' ``updated_curvature``); its certificate is then dropped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_unlearn import UnlearningClassifier
+    >>> X, y = np.random.RandomState(0).randn(30, 2), np.arange(30) % 2
+    >>> state = UnlearningClassifier(LogisticRegression()).fit(X, y).state_
+    >>> state.theta.shape, state.evolve(theta=state.theta * 0).theta.sum()
+    ((3,), np.float64(0.0))
     """
 
     theta: np.ndarray

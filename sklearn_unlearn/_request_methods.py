@@ -1,6 +1,6 @@
 """The public update methods shared by the unlearning estimators and the pipeline.
 
-:class:`UpdateFrontDoorsMixin` holds ``unlearn``, ``relabel`` and ``update``.
+:class:`RequestMethodsMixin` holds ``unlearn``, ``relabel`` and ``update``.
 They check the shape of a request and hand it to ``self._update(operation,
 remove, add, retain)``, where each of ``remove``, ``add`` and ``retain`` is
 ``None`` or a triple ``(X, y, sample_weight)`` (``sample_weight`` may be
@@ -16,7 +16,7 @@ from __future__ import annotations
 from ._request_lock import request_lock
 from ._training_fold import forget_training_fold
 
-__all__ = ["UpdateFrontDoorsMixin"]
+__all__ = ["RequestMethodsMixin"]
 
 
 def _num_rows(X) -> int | None:
@@ -37,7 +37,7 @@ def _as_triple(t, name):
     return (t[0], t[1], t[2] if len(t) == 3 else None)
 
 
-class UpdateFrontDoorsMixin:
+class RequestMethodsMixin:
     """``unlearn``, ``relabel`` and ``update``, delegating to ``self._update``.
 
     The inheriting class implements ``_update(operation, remove, add,

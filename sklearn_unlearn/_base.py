@@ -321,6 +321,7 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
         if self._wraps_pipeline and self._is_net:
             raise ValueError("a skorch net behind a pipeline is not supported yet.")
         method = self._make_method()
+        self._check_error_budget(method)
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val go together: pass both or neither.")
         if X_val is not None and "validation" not in method.get_params():
@@ -372,6 +373,7 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
         if X_val is not None:
             method.set_params(validation=(X_val, y_val))
         est, adapter, theta, H, gnorm = self._refit_theta(X, y, sample_weight)
+        self._check_error_budget(method, adapter)
         polish_notes = self._polish_notes(adapter.get_theta(est), theta, est)
         adapter.set_theta(est, theta)
         if X_raw is not None:
@@ -438,6 +440,33 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
             )
         record_training_fold(self, X_arg, y_arg, forget)
         return self
+
+    def _check_error_budget(self, method, adapter=None) -> None:
+        """Refuse an ``error_budget`` that nothing would ever check.
+
+        Called before fitting (the method, a net) and once the adapter is
+        known (its loss): nothing of the fit is kept when it raises.
+        """
+        if self.error_budget is None:
+            return
+        reason = None
+        if not method.certified:
+            reason = f"{method.name}'s steps carry no error bound"
+        elif self._is_net:
+            reason = "a net's steps carry no error bound"
+        elif adapter is not None and adapter.loss.third_derivative_bound is None:
+            reason = (
+                f"the loss of {type(self._model_template()).__name__} has no "
+                "bounded third derivative, so Newton steps on it carry no error "
+                "bound"
+            )
+        if reason is not None:
+            raise ValueError(
+                f"error_budget={self.error_budget} cannot be honoured: {reason}. "
+                "Use Newton or Retrain on a linear model with a bounded loss "
+                "(least squares, logistic), or drop error_budget and measure "
+                "the distance to a retrain (sklearn_unlearn.metrics)."
+            )
 
     def _polish_notes(self, fitted, polished, est) -> tuple:
         """Say how far ``polish`` moved the wrapped model's own fit.

@@ -31,11 +31,15 @@ class UnlearningClassifier(ClassifierMixin, BaseUnlearner):
     error_budget : float, default=None
         Largest accepted bound on the parameter distance to retraining. Past
         it the model retrains when the retained rows are passed, and warns
-        (:class:`UnlearningBudgetWarning`) otherwise.
+        (:class:`UnlearningBudgetWarning`) otherwise. Only ``Newton`` and
+        ``Retrain`` on a linear model with a bounded loss carry the bound;
+        ``fit`` refuses a budget that nothing would check.
     polish : bool, default=True
         Run exact Newton steps after the wrapped model's own fit so that the
         model is the exact minimiser of its objective (scikit-learn's solvers
-        stop at a tolerance); later updates then start from the optimum.
+        stop at a tolerance); later updates then start from the optimum. How
+        far this moved the wrapped fit is noted in the ledger, and a move of
+        more than 1% (relative) raises a ``ConvergenceWarning``.
     fingerprint_key : FingerprintKey, default=None
         The secret keying the fingerprints of the training rows (the ledger's
         and those that check requests); ``None`` draws a random key at

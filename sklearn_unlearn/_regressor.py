@@ -24,7 +24,11 @@ class UnlearningRegressor(RegressorMixin, BaseUnlearner):
     method : {"newton", "first_order", "ssse", "retrain"} or UnlearningMethod, \
             default="newton"
     error_budget : float, default=None
+        As for :class:`UnlearningClassifier`; refused at ``fit`` for log-link
+        GLMs (Poisson, Gamma, Tweedie with a log link), whose steps carry
+        no bound.
     polish : bool, default=True
+        As for :class:`UnlearningClassifier`.
     fingerprint_key : FingerprintKey, default=None
         The secret keying the fingerprints of the training rows (the ledger's
         and those that check requests); ``None`` draws a random key at

@@ -418,7 +418,9 @@ def test_clone_and_params():
     assert cloned.get_params()["method__tau"] == 0.2
     assert cloned.method is not model.method
     X, y = _data()
-    model.fit(X, y)
+    with pytest.raises(ValueError, match="FirstOrder's steps carry no error bound"):
+        model.fit(X, y)  # nothing would ever check the budget
+    model.set_params(error_budget=None).fit(X, y)
     assert not hasattr(clone(model), "state_")
     # fit does not change the given method or estimator objects
     assert model.method_ is not model.method

@@ -3,9 +3,13 @@
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, PoissonRegressor
 
-from sklearn_unlearn import UnlearningBudgetWarning, UnlearningClassifier
+from sklearn_unlearn import (
+    UnlearningBudgetWarning,
+    UnlearningClassifier,
+    UnlearningRegressor,
+)
 
 
 @pytest.fixture
@@ -39,3 +43,30 @@ def test_generous_budget_is_silent(data, recwarn):
     clf = UnlearningClassifier(LogisticRegression(), error_budget=1e6).fit(X, y)
     clf.unlearn(X[:3], y[:3])
     assert not [w for w in recwarn if issubclass(w.category, UnlearningBudgetWarning)]
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (
+            lambda: UnlearningClassifier(
+                LogisticRegression(), method="ssse", error_budget=0.1
+            ),
+            "SSSE's steps carry no error bound",
+        ),
+        (
+            lambda: UnlearningRegressor(PoissonRegressor(), error_budget=0.1),
+            "PoissonRegressor has no bounded third derivative",
+        ),
+    ],
+)
+def test_a_budget_nothing_would_check_is_refused_at_fit(make, reason):
+    rng = np.random.RandomState(0)
+    X = rng.randn(50, 3)
+    y = rng.poisson(2, 50).astype(float) + (np.arange(50) % 2)
+    if "SSSE" in reason:
+        y = np.arange(50) % 2
+    model = make()
+    with pytest.raises(ValueError, match=reason):
+        model.fit(X, y)
+    assert not hasattr(model, "state_")

@@ -153,6 +153,8 @@ class UnlearningMethod(BaseEstimator):
     requires_retained_data = False
     #: whether the method's cached curvature is an exact Hessian
     exact_curvature = False
+    #: whether its steps carry the certified error bound (``error_budget``)
+    certified = False
 
     def prepare(self, adapter, theta, rows: Rows, hessian=None):
         """Build the cached curvature at fit time (``None`` if not needed)."""

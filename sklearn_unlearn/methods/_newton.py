@@ -124,6 +124,8 @@ class Newton(UnlearningMethod):
         "solver_options": [dict, None],
     }
 
+    certified = True  # for linear models (see the adapter)
+
     def __init__(
         self,
         refine: int = 0,

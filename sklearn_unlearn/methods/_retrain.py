@@ -31,6 +31,7 @@ class Retrain(UnlearningMethod):
     """
 
     requires_retained_data = True
+    certified = True
 
     def __init__(self):
         pass

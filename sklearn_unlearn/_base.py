@@ -29,7 +29,7 @@ from ._preprocessed_update import (
     update_through_preprocessing,
     warn_preprocessing_once,
 )
-from ._request_methods import RequestMethodsMixin
+from ._request_methods import KEEP_WEIGHTS, RequestMethodsMixin
 from ._request_rows import explain_missing
 from ._training_fold import record_training_fold
 from .adapters import LinearAdapter, check_model, is_skorch_net
@@ -575,7 +575,7 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
     def _validated_rows(self, X, y, w, what):
         X = self._validate_model_X(X)
         y = self._validate_y(y, X.shape[0])
-        if w is not None and not isinstance(w, str):
+        if w is not None and w is not KEEP_WEIGHTS:
             w = _check_sample_weight(w, X)
         if what == "add":
             self._check_rows_to_add(X, y)
@@ -717,7 +717,7 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
                 wr = self.fingerprints_.peek_weights(keys_r)
         if add is not None:
             Xa, ya, wa = add
-            if isinstance(wa, str):  # relabel: the copy keeps its weight
+            if wa is KEEP_WEIGHTS:  # relabel: the copy keeps its weight
                 wa = wr
             Xa, ya, wa = self._validated_rows(Xa, ya, wa, "add")
             if wa is None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._fingerprint import RowMultiset, as_key_array, fingerprint_array
+from ._request_methods import KEEP_WEIGHTS
 from ._request_rows import explain_missing
 from .preprocessing import (
     PreprocessingRecord,
@@ -174,7 +175,8 @@ def update_through_preprocessing(
         ``update_model`` takes it.
     operation : {"unlearn", "relabel", "update"}
     remove, add, retain : tuple ``(X, y, sample_weight)`` or None
-        Raw rows, as passed to ``fit``; ``add``'s weight may be ``"carry"``.
+        Raw rows, as passed to ``fit``; ``add``'s weight may be
+        ``KEEP_WEIGHTS`` (a relabelling).
     key : bytes
         The secret of ``fingerprints`` (see :class:`FingerprintKey`).
     row_keys : bool, default=True
@@ -213,7 +215,7 @@ def update_through_preprocessing(
     if add is not None:
         Xa, ya, wa_user = add
         n_a = _num_rows(Xa)
-        if isinstance(wa_user, str):  # relabel: each copy keeps its weight
+        if wa_user is KEEP_WEIGHTS:  # relabel: each copy keeps its weight
             w_a = w_r
         elif wa_user is not None:
             w_a = _weights(wa_user, n_a)

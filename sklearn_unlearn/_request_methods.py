@@ -4,8 +4,8 @@
 They check the shape of a request and hand it to ``self._update(operation,
 remove, add, retain)``, where each of ``remove``, ``add`` and ``retain`` is
 ``None`` or a triple ``(X, y, sample_weight)`` (``sample_weight`` may be
-``None``, or ``"carry"`` in ``add`` for a relabelling: each new copy keeps
-the weight of the copy it replaces). The class that inherits them implements
+``None``, or :data:`KEEP_WEIGHTS` in ``add`` for a relabelling: each new copy
+keeps the weight of the copy it replaces). The class that inherits them implements
 ``_update``. One estimator applies one request at a time: a second thread's
 request waits for the first to commit (or fail), then is checked against the
 new state.
@@ -16,7 +16,28 @@ from __future__ import annotations
 from ._request_lock import request_lock
 from ._training_fold import forget_training_fold
 
-__all__ = ["RequestMethodsMixin"]
+__all__ = ["KEEP_WEIGHTS", "RequestMethodsMixin"]
+
+
+class _KeepWeights:
+    """The weight of rows added by ``relabel``: each keeps its old copy's."""
+
+    _instance = None
+
+    def __new__(cls):  # one object, also after unpickling
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __reduce__(self):
+        return (_KeepWeights, ())
+
+    def __repr__(self):
+        return "KEEP_WEIGHTS"
+
+
+#: ``add``'s weight in a relabelling: each new copy keeps its old copy's weight
+KEEP_WEIGHTS = _KeepWeights()
 
 
 def _num_rows(X) -> int | None:
@@ -162,7 +183,7 @@ class RequestMethodsMixin:
             result = self._update(
                 "relabel",
                 remove=(X, y_old, None),
-                add=(X, y_new, "carry"),
+                add=(X, y_new, KEEP_WEIGHTS),
                 retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
             )
             forget_training_fold(self)  # the training rows changed

@@ -17,6 +17,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from sklearn_unlearn import UnlearningClassifier
 from sklearn_unlearn._fingerprint import fingerprint_rows, to_hex
+from sklearn_unlearn._request_methods import KEEP_WEIGHTS
 from sklearn_unlearn.datasets import load_german_credit
 from sklearn_unlearn.methods import Newton
 from sklearn_unlearn.pipeline import UnlearnPipeline, make_pipeline
@@ -213,7 +214,7 @@ def test_relabel_leaves_preprocessing(credit):
     y2[:5] = 1 - y2[:5]
     pipe.relabel(X[:5], y[:5], y2[:5], X_retain=X, y_retain=y2)
     call = pipe[-1].calls_[-1]
-    assert call["feature_map"] is None and call["add"][2] == "carry"
+    assert call["feature_map"] is None and call["add"][2] is KEEP_WEIGHTS
     assert pipe.steps[0][1] is pre and pipe.preprocessing_record_ is record
     assert call["notes"] == []
     pipe.unlearn(X[:5], y2[:5], X_retain=X[5:], y_retain=y2[5:])  # new labels held

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass
 from numbers import Real
 
 import numpy as np
@@ -86,6 +87,20 @@ def _estimator_has(attr):
 
 
 _POLISH_WARN = 0.01  # relative move of polish that means "not converged"
+
+
+@dataclass(frozen=True)
+class _CheckedRequest:
+    """A request that passed every check: its rows, fingerprints and counts."""
+
+    request: UpdateRequest
+    keys_remove: np.ndarray
+    weights_remove: np.ndarray | None
+    keys_add: np.ndarray
+    weights_add: np.ndarray
+    n_remaining: int
+    class_counts: np.ndarray | None
+    raw_keep: tuple | None
 
 
 class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
@@ -678,21 +693,27 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
         row_keys=None,
         started=None,
     ):
-        """Apply one request atomically (the engine behind every front door).
+        """Apply one request atomically (the engine behind every request method).
 
-        ``feature_map`` (``M`` with ``[z_old, 1] = M [z_new, 1]``) says that the
-        model's input features changed affinely (a downdated scaler in front
-        of it); all rows are then in the new features. ``notes`` go to the
-        ledger entry. ``row_keys`` (a dict with "remove", "add", "retain")
-        gives fingerprints computed by the caller on the raw rows, for rows
-        that reach this model already transformed.
+        Validate, compute, commit: the first two change nothing, and only the
+        third touches the estimator. ``feature_map`` (``M`` with ``[z_old, 1] =
+        M [z_new, 1]``) says that the model's input features changed affinely
+        (a downdated scaler in front of it); all rows are then in the new
+        features. ``notes`` go to the ledger entry. ``row_keys`` (a dict with
+        "remove", "add", "retain") gives fingerprints computed by the caller on
+        the raw rows, for rows that reach this model already transformed.
         """
-        row_keys = row_keys or {}
         check_is_fitted(self)
         t0 = time.perf_counter() if started is None else started
+        checked = self._checked_request(remove, add, retain, row_keys or {})
+        new_state, bound, notes = self._new_state(checked, feature_map, list(notes))
+        self._commit(operation, checked, new_state, bound, notes, t0)
+        return self
+
+    def _checked_request(self, remove, add, retain, row_keys) -> _CheckedRequest:
+        """1. Validate every input of a request; nothing is changed."""
         adapter = self.adapter_
         empty = (np.zeros((0, adapter.n_features_in_)), np.zeros(0), None)
-        # 1. validate every input before touching anything
         Xr, yr, wr = (
             self._validated_rows(*remove, "remove") if remove is not None else empty
         )
@@ -724,7 +745,7 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
                 wa = np.ones(len(ya))
         else:
             Xa, ya, wa = empty[0], empty[1], np.zeros(0)
-        rows_r = self._rows(Xr, yr, wr)
+        rows_r = self._rows(Xr, yr, wr)  # encodes targets: refuses unseen labels
         rows_a = self._rows(Xa, ya, wa)
         keys_a = row_keys.get("add")
         if keys_a is None:
@@ -732,7 +753,7 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
         n_remaining = len(self.fingerprints_) - len(yr) + len(ya)
         check_remaining(n_remaining)
         class_counts = self._class_counts_after(yr, ya)
-        rows_keep = None
+        rows_keep = raw_keep = None
         if retain is not None:
             Xk, yk, wk = self._validated_rows(*retain, "retain")
             keys_k = row_keys.get("retain")
@@ -757,12 +778,25 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
         request = UpdateRequest(
             remove=rows_r, add=rows_a, retain=rows_keep, refit=refit
         )
-        # 2. compute the new state without mutating the current one
+        return _CheckedRequest(
+            request=request,
+            keys_remove=keys_r,
+            weights_remove=wr,
+            keys_add=keys_a,
+            weights_add=wa,
+            n_remaining=n_remaining,
+            class_counts=class_counts,
+            raw_keep=raw_keep,
+        )
+
+    def _new_state(self, checked, feature_map, notes):
+        """2. Compute the new state and its bound; nothing is changed."""
+        adapter, method = self.adapter_, self.method_
         try:
             state_in = self.state_
             if feature_map is not None:
                 state_in = reparameterize_state(adapter, state_in, feature_map)
-            new_state = method.step(adapter, state_in, request)
+            new_state = method.step(adapter, state_in, checked.request)
         except NotPositiveDefiniteError as exc:
             raise ValueError(
                 f"{method.name} cannot apply this request: {exc}. Nothing was changed; "
@@ -772,7 +806,6 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
             raise ValueError(
                 f"{method.name} produced non-finite parameters; nothing was changed."
             )
-        notes = list(notes)
         if new_state.curvature_repaired:
             msg = (
                 "the downdated curvature lost positive definiteness and was repaired "
@@ -781,15 +814,15 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
             )
             notes.append(msg)
             if self.error_budget is None:
-                warnings.warn(msg, UnlearningBudgetWarning, stacklevel=3)
+                warnings.warn(msg, UnlearningBudgetWarning, stacklevel=4)
         bound = self._param_bound(new_state)
         if (
             self.error_budget is not None
             and bound is not None
             and bound > self.error_budget
         ):
-            if rows_keep is not None:
-                new_state = self._exact_state(method, raw_keep, new_state)
+            if checked.raw_keep is not None:
+                new_state = self._exact_state(method, checked.raw_keep, new_state)
                 bound = self._param_bound(new_state)
                 notes.append("error budget exceeded: retrained on the retained rows")
             else:
@@ -798,15 +831,21 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
                     f"error_budget={self.error_budget}; only a retrain is honest now. "
                     "Pass X_retain/y_retain to let the model retrain."
                 )
-                warnings.warn(msg, UnlearningBudgetWarning, stacklevel=3)
+                warnings.warn(msg, UnlearningBudgetWarning, stacklevel=4)
                 notes.append("error budget exceeded: warned")
-        # 3. commit, all at once
-        if class_counts is not None:
-            self.class_counts_ = class_counts
-        self.fingerprints_.remove(keys_r, wr, checked=True)
-        self.fingerprints_.add(keys_a, wa)
-        adapter.set_theta(self._model, new_state.theta)
-        if len(yr) and len(getattr(self._model, "history_", ())):
+        return new_state, bound, notes
+
+    def _commit(self, operation, checked, new_state, bound, notes, t0) -> None:
+        """3. Swap everything in at once, and record the entry."""
+        if checked.class_counts is not None:
+            self.class_counts_ = checked.class_counts
+        self.fingerprints_.remove(
+            checked.keys_remove, checked.weights_remove, checked=True
+        )
+        self.fingerprints_.add(checked.keys_add, checked.weights_add)
+        self.adapter_.set_theta(self._model, new_state.theta)
+        n_removed = checked.request.remove.n
+        if n_removed and len(getattr(self._model, "history_", ())):
             # skorch's history logs every batch's loss, forgotten rows' too
             self._model.initialize_history()
             notes.append("the net's training history (per-batch losses) was cleared")
@@ -814,19 +853,18 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
         self.state_ = new_state
         self.ledger_.record(
             operation=operation,
-            method=method.name,
+            method=self.method_.name,
             duration_s=time.perf_counter() - t0,
-            n_removed=len(yr),
-            n_added=len(ya),
-            n_remaining=n_remaining,
-            removed=as_key_array(keys_r),
-            added=as_key_array(keys_a),
+            n_removed=n_removed,
+            n_added=checked.request.add.n,
+            n_remaining=checked.n_remaining,
+            removed=as_key_array(checked.keys_remove),
+            added=as_key_array(checked.keys_add),
             step_norm=distance(new_state.theta, old_theta),
             grad_residual_bound=new_state.residual_bound,
             param_error_bound=bound,
             notes=tuple(notes),
         )
-        return self
 
     def _exact_state(self, method, raw_keep, state):
         Xk, yk, wk = raw_keep

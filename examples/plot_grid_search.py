@@ -53,9 +53,11 @@ complete = ~np.isnan(X).any(axis=1)
 X, y = X[complete], y[complete]
 forget = sample_forget_mask(y, 0.05, random_state=0)
 
-# The nine features share one 1-10 scale, so no scaler is needed. (PUMA keeps a
-# pool of rows in the model's input features, so it refuses to sit behind a
-# scaler that is downdated with each request: use fixed preprocessing.)
+# The nine features share one 1-10 scale, so no scaler is needed. (PUMA keeps
+# its criterion direction in the model's input features, so it refuses to sit
+# behind a scaler that is downdated with each request: use fixed
+# preprocessing.) The search routes the forget mask to ``fit``, which hands PUMA
+# the retained rows it re-weights: the fitted models keep no training row.
 clf = UnlearningClassifier(LogisticRegression(C=0.1))
 param_grid = [
     {"method": [PUMA(random_state=0)], "method__eta": [0.5, 1.0, 2.0]},

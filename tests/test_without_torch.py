@@ -38,7 +38,7 @@ SCRIPT = textwrap.dedent(
     X, y = make_classification(120, 4, random_state=0)
     for method in ["newton", "ssse", "first_order", "puma"]:
         clf = UnlearningClassifier(LogisticRegression(), method=method).fit(X, y)
-        clf.unlearn(X[:3], y[:3])
+        clf.unlearn(X[:3], y[:3], X_retain=X[3:], y_retain=y[3:])
     print(sorted(needs_torch))
     """
 )

@@ -102,22 +102,25 @@ class PumaCache:
     V : ndarray of shape (p, m)
         ``H^{-1} grad C`` at the current parameters (one column per criterion
         component).
-    pool : Rows
-        The re-weighting pool: a random sample of the training rows that
-        remain; rows are purged from it the moment they are unlearned.
+    pool : Rows or None
+        With ``PUMA(pool="fit")``, the re-weighting pool: a random sample of
+        the raw training rows that remain; rows are purged from it the moment
+        they are unlearned. ``None`` with ``pool="retain"`` (the default): the
+        pool is then drawn from each request's retained rows and never kept.
     labels : ndarray or None
         Group labels of a per-group criterion, fixed at fit.
     """
 
     curvature: object
     V: np.ndarray
-    pool: Rows
+    pool: Rows | None
     labels: np.ndarray | None = None
 
     def congruence(self, transform, fixed_diagonal):
         raise ValueError(
-            "PUMA keeps a pool of rows in the model's input features, which a "
-            "downdated preprocessing step would change; put PUMA behind fixed "
+            "PUMA keeps its criterion direction (and with pool='fit' a pool of "
+            "rows) in the model's input features, which a downdated "
+            "preprocessing step would change; put PUMA behind fixed "
             "preprocessing, or use Newton."
         )
 
@@ -182,6 +185,15 @@ class PUMA(UnlearningMethod):
     3. ``theta += eta * H^{-1} [sum_k grad loss_k - sum_j lam_j grad loss_j]``
        (eq. 11-12), with the ``H`` of before the request.
 
+    The pool. By default (``pool="retain"``) the fitted model keeps no raw
+    training row: each request re-weights a random sample of ``pool_size``
+    of the rows that remain, which the caller passes (``X_retain``,
+    ``y_retain``; ``fit(X, y, forget=mask)`` and
+    :class:`~sklearn_unlearn.UnlearnPipeline` pass them). With
+    ``pool="fit"`` the pool is drawn at fit and kept in the model, so that
+    requests need no retained rows, at the price of storing raw rows. With
+    the same rows in the pool both give the same step.
+
     Afterwards the cached Hessian is downdated by the removed rows exactly as
     :class:`Newton` does, and ``v`` is recomputed at the new parameters.
     PUMA gives no certificate: it trades exactness for performance.
@@ -221,13 +233,30 @@ class PUMA(UnlearningMethod):
     validation : tuple (X_val, y_val), default=None
         Rows on which ``C`` is measured (in the model's input features). By
         default ``C`` is measured on the training rows: all of them at fit;
-        after a request on the retained rows when the caller passes them,
-        else on the pool (a random sample of the rows that remain). The
-        estimator's ``fit(X, y, X_val=..., y_val=...)`` sets it for the fitted
-        copy of the method (raw features behind a pipeline are transformed).
+        after a request on the retained rows when the caller passes them
+        (always with ``pool="retain"``), else on the stored pool (a random
+        sample of the rows that remain). The estimator's
+        ``fit(X, y, X_val=..., y_val=...)`` sets it for the fitted copy of
+        the method (raw features behind a pipeline are transformed).
+    pool : {"retain", "fit"}, default="retain"
+        Where the re-weighting pool comes from.
+
+        - ``"retain"``: nothing is stored at fit; each request re-weights
+          ``pool_size`` rows drawn (without replacement, with
+          ``random_state``) from the retained rows it is given (rows the
+          request adds excluded), so every request must pass ``X_retain``
+          and ``y_retain``. The fitted model and its pickles hold no raw
+          training row.
+        - ``"fit"``: ``pool_size`` training rows are drawn at fit and kept in
+          the fitted model, purged of every row unlearned (all copies of an
+          equal row go). The model, and **every pickle of it, then holds up
+          to** ``pool_size`` **raw training rows** (all of them with
+          ``pool_size=None``); requests need no retained rows (unless a
+          net's curvature is matrix-free).
     pool_size : int or None, default=1000
-        Size of the re-weighting pool drawn at fit; ``None`` keeps every
-        training row.
+        Size of the re-weighting pool (drawn at each request with
+        ``pool="retain"``, at fit with ``pool="fit"``); ``None``: every row
+        that remains (``"retain"``) or every training row (``"fit"``).
     bounds : tuple (lo, hi), default=None
         Bounds on every ``lam_j`` (``lo <= 0 <= hi``); ``None``: unbounded.
     solver : {"auto", "closed_form", "cvxpy"}, default="auto"
@@ -242,7 +271,7 @@ class PUMA(UnlearningMethod):
         ``y_retain``); ``"auto"`` is dense up to 20,000 parameters. A linear
         model always uses its exact Hessian's Cholesky factor.
     random_state : int, RandomState or None, default=None
-        Draws the pool.
+        Draws the pool (at fit, or at each request with ``pool="retain"``).
 
     Examples
     --------
@@ -252,9 +281,16 @@ class PUMA(UnlearningMethod):
     >>> from sklearn_unlearn.methods import PUMA
     >>> X, y = make_classification(n_samples=200, random_state=0)
     >>> clf = UnlearningClassifier(LogisticRegression(), method=PUMA(eta=0.5))
-    >>> clf = clf.fit(X, y).unlearn(X[:10], y[:10])
+    >>> clf = clf.fit(X, y).unlearn(X[:10], y[:10], X_retain=X[10:], y_retain=y[10:])
     >>> clf.ledger_[-1].method, clf.ledger_[-1].n_remaining
     ('PUMA', 190)
+
+    With ``pool="fit"`` the model keeps its pool (raw rows) and a request
+    needs no retained rows:
+
+    >>> clf = UnlearningClassifier(LogisticRegression(), method=PUMA(pool="fit"))
+    >>> clf.fit(X, y).unlearn(X[:10], y[:10]).ledger_[-1].n_remaining
+    190
     """
 
     _parameter_constraints = {
@@ -264,6 +300,7 @@ class PUMA(UnlearningMethod):
         "criterion": "no_validation",
         "group_by": [None, StrOptions({"class"}), callable],
         "validation": [None, tuple],
+        "pool": [StrOptions({"retain", "fit"})],
         "pool_size": [Interval(Integral, 0, None, closed="left"), None],
         "bounds": [None, tuple],
         "solver": [StrOptions({"auto", "closed_form", "cvxpy"})],
@@ -281,6 +318,7 @@ class PUMA(UnlearningMethod):
         *,
         group_by=None,
         validation=None,
+        pool: str = "retain",
         pool_size: int | None = 1000,
         bounds=None,
         solver: str = "auto",
@@ -294,12 +332,19 @@ class PUMA(UnlearningMethod):
         self.criterion = criterion
         self.group_by = group_by
         self.validation = validation
+        self.pool = pool
         self.pool_size = pool_size
         self.bounds = bounds
         self.solver = solver
         self.damping = damping
         self.curvature = curvature
         self.random_state = random_state
+
+    @property
+    def requires_retained_data(self) -> bool:
+        """True with ``pool="retain"`` or a net's matrix-free curvature."""
+        pool = getattr(self, "pool", "fit")  # a pickle from before the parameter
+        return pool == "retain" or getattr(self, "_matrix_free", False)
 
     # ------------------------------------------------------------- checks
     def _check_bounds(self):
@@ -366,7 +411,7 @@ class PUMA(UnlearningMethod):
             damping=self.damping, curvature=self._curvature_kind(adapter), downdate=True
         )
         curvature = newton.prepare(adapter, theta, rows, hessian)
-        self.requires_retained_data = newton.requires_retained_data
+        self._matrix_free = newton.requires_retained_data
         solver = adapter.curvature_solver(curvature, theta, rows, rows.weight)
         return self._fit_cache(adapter, theta, curvature, solver, rows)
 
@@ -377,14 +422,31 @@ class PUMA(UnlearningMethod):
         V, _, labels = criterion_direction(
             adapter, theta, solver, X_c, y_c, self._criteria(adapter), self.group_by
         )
-        pool = draw_pool(rows, self.pool_size, self.random_state)
+        pool = None
+        if self.pool == "fit":  # raw rows kept in the model
+            pool = draw_pool(rows, self.pool_size, self.random_state)
         return PumaCache(curvature, V, pool, labels)
 
     def step(self, adapter, state, request):
         """Eq. (10)-(11); then ``H`` loses the rows and ``v`` is refreshed."""
         cache = state.curvature
         theta = state.theta
-        pool = purged(cache.pool, request.remove)  # every unlearned row, at once
+        if cache.pool is None:  # pool="retain": drawn now, never kept
+            if request.retain is None:
+                raise ValueError(
+                    "PUMA(pool='retain') needs the rows that remain: pass X_retain "
+                    "and y_retain (or use PUMA(pool='fit'), which keeps a pool of "
+                    "raw training rows in the model)."
+                )
+            # the rows of before that remain: added rows are not in a stored pool
+            source = request.retain
+            if request.add is not None:
+                source = purged(source, request.add)
+            pool = draw_pool(source, self.pool_size, self.random_state)
+            kept = None
+        else:
+            pool = purged(cache.pool, request.remove)  # every unlearned row, at once
+            kept = pool
         g, w_new, dlam = adapter.gradient_change(theta, request, state)
         g = adapter.as_float64(g)
         direction = -g  # sum_k grad loss_k for a pure removal
@@ -428,7 +490,7 @@ class PUMA(UnlearningMethod):
             state,
             request,
             step,
-            curvature=PumaCache(curvature, V, pool, cache.labels),
+            curvature=PumaCache(curvature, V, kept, cache.labels),
             curvature_repaired=repaired,
             total_weight=w_new,
         )

@@ -47,7 +47,7 @@ def test_step_matches_explicit_reference(kit, kind, l1, l2):
     method = PUMA(eta=0.7, l1=l1, l2=l2, pool_size=None)
     clf = UnlearningClassifier(LogisticRegression(), method=method).fit(X, y)
     ref = _explicit_step(clf, X, y, forget, 0.7, l1, l2)
-    clf.unlearn(X[forget], y[forget])
+    clf.unlearn(X[forget], y[forget], X_retain=X[~forget], y_retain=y[~forget])
     np.testing.assert_allclose(clf.state_.theta, ref, atol=1e-6)
     np.testing.assert_allclose(clf.adapter_.get_theta(clf.estimator_), ref, atol=1e-6)
 
@@ -70,7 +70,7 @@ def test_reweighting_keeps_the_criterion_to_first_order(kit):
     a, theta = clf.adapter_, clf.state_.theta
     y_enc = a.encode_target(y)
     _, gC = criterion_gradient(a, theta, X, y_enc, resolve_criteria("log_loss", a))
-    clf.unlearn(X[:20], y[:20])
+    clf.unlearn(X[:20], y[:20], X_retain=X[20:], y_retain=y[20:])
     newton = UnlearningClassifier(LogisticRegression(), method="newton").fit(X, y)
     newton.unlearn(X[:20], y[:20])
     puma_change = float(gC[:, 0] @ (clf.state_.theta - theta))
@@ -83,7 +83,7 @@ def test_eta_zero_leaves_theta_unchanged(kit):
     clf = UnlearningClassifier(LogisticRegression(), method=PUMA(eta=0.0)).fit(X, y)
     theta = clf.state_.theta.copy()
     coef = clf.estimator_.coef_.copy()
-    clf.unlearn(X[:5], y[:5])
+    clf.unlearn(X[:5], y[:5], X_retain=X[5:], y_retain=y[5:])
     np.testing.assert_array_equal(clf.state_.theta, theta)
     np.testing.assert_array_equal(clf.estimator_.coef_, coef)
     assert clf.ledger_[-1].n_remaining == 75
@@ -98,7 +98,7 @@ def test_empty_pool_is_the_influence_removal(kit):
     y_enc = a.encode_target(y)
     H = a.hessian(theta, X, y_enc, np.ones(80)) + np.diag(a.penalty_mask)
     ref = theta + np.linalg.solve(H, a.gradient(theta, X[:6], y_enc[:6], np.ones(6)))
-    clf.unlearn(X[:6], y[:6])
+    clf.unlearn(X[:6], y[:6], X_retain=X[6:], y_retain=y[6:])
     np.testing.assert_allclose(clf.state_.theta, ref, rtol=1e-10)
 
 
@@ -106,7 +106,7 @@ def test_curvature_is_kept_current(kit):
     X, y = kit.data("binary", n=100)
     clf = UnlearningClassifier(LogisticRegression(), method=PUMA(eta=0.5)).fit(X, y)
     theta = clf.state_.theta
-    clf.unlearn(X[:10], y[:10])
+    clf.unlearn(X[:10], y[:10], X_retain=X[10:], y_retain=y[10:])
     a = clf.adapter_
     y_enc = a.encode_target(y[10:])
     H = a.hessian(theta, X[10:], y_enc, np.ones(90)) + np.diag(a.penalty_mask)
@@ -122,7 +122,7 @@ def test_criteria_and_groups(kit, criterion, group_by, m):
     method = PUMA(eta=0.5, criterion=criterion, group_by=group_by)
     clf = UnlearningClassifier(LogisticRegression(), method=method).fit(X, y)
     assert clf.state_.curvature.V.shape[1] == m
-    clf.unlearn(X[:10], y[:10])
+    clf.unlearn(X[:10], y[:10], X_retain=X[10:], y_retain=y[10:])
     assert np.all(np.isfinite(clf.state_.theta))
 
 
@@ -132,7 +132,7 @@ def test_validation_set_and_regressor(kit):
     method = PUMA(eta=1.0, validation=(Xv, yv), group_by=lambda Z: Z[:, 0] > 0)
     reg = UnlearningRegressor(Ridge(), method=method).fit(X, y)
     assert reg.state_.curvature.V.shape[1] == 2
-    reg.unlearn(X[:10], y[:10])
+    reg.unlearn(X[:10], y[:10], X_retain=X[10:], y_retain=y[10:])
     assert reg.score(Xv, yv) > 0.5
 
 
@@ -154,7 +154,8 @@ def _holds(blob, rows):
 
 def test_unlearned_rows_leave_the_pool(kit):
     X, y = kit.data("binary", n=60)
-    clf = UnlearningClassifier(LogisticRegression(), method=PUMA(pool_size=None))
+    method = PUMA(pool="fit", pool_size=None)
+    clf = UnlearningClassifier(LogisticRegression(), method=method)
     clf.fit(X, y)
     assert all(_holds(pickle.dumps(clf), X[:8]))  # the pool does hold them
     clf.unlearn(X[:5], y[:5])
@@ -168,14 +169,15 @@ def test_unlearned_rows_leave_the_pool(kit):
 def test_fit_forget_purges_the_pool(kit):
     X, y = kit.data("binary", n=60)
     forget = np.arange(60) < 6
-    clf = UnlearningClassifier(LogisticRegression(), method=PUMA(pool_size=None))
+    method = PUMA(pool="fit", pool_size=None)
+    clf = UnlearningClassifier(LogisticRegression(), method=method)
     clf.fit(X, y, forget=forget)
     assert not any(_holds(pickle.dumps(clf), X[forget]))
 
 
 def test_pool_is_a_bounded_random_sample(kit):
     X, y = kit.data("binary", n=100)
-    method = PUMA(pool_size=30, random_state=0)
+    method = PUMA(pool="fit", pool_size=30, random_state=0)
     clf = UnlearningClassifier(LogisticRegression(), method=method).fit(X, y)
     pool = clf.state_.curvature.pool
     assert pool.n == 30
@@ -188,6 +190,7 @@ def test_pool_is_a_bounded_random_sample(kit):
     [
         ({"eta": -1.0}, InvalidParameterError, "eta"),
         ({"pool_size": -2}, InvalidParameterError, "pool_size"),
+        ({"pool": "all"}, InvalidParameterError, "pool"),
         ({"solver": "sgd"}, InvalidParameterError, "solver"),
         ({"bounds": (0.5, 1.0)}, ValueError, "lo <= 0 <= hi"),
         ({"criterion": "accuracy"}, ValueError, "Unknown criterion"),
@@ -222,8 +225,8 @@ def test_downdated_preprocessing_is_refused_atomically(kit):
     pipe = make_pipeline(StandardScaler(), LogisticRegression())
     clf = UnlearningClassifier(pipe, method=PUMA()).fit(X, y)
     theta = clf.state_.theta.copy()
-    with pytest.raises(ValueError, match="PUMA keeps a pool"):
-        clf.unlearn(X[:3], y[:3])
+    with pytest.raises(ValueError, match="PUMA keeps"):
+        clf.unlearn(X[:3], y[:3], X_retain=X[3:], y_retain=y[3:])
     np.testing.assert_array_equal(clf.state_.theta, theta)
     assert len(clf.fingerprints_) == 60
 
@@ -244,7 +247,7 @@ def test_validation_rows_given_at_fit(kit):
     assert not np.allclose(by_fit.state_.curvature.V, on_train.state_.curvature.V)
     assert by_fit.get_params()["method"].validation is None  # the user's is untouched
     for model in (by_fit, by_method):
-        model.unlearn(X[:10], y[:10])
+        model.unlearn(X[:10], y[:10], X_retain=X[10:], y_retain=y[10:])
     np.testing.assert_allclose(by_fit.state_.theta, by_method.state_.theta, rtol=1e-12)
 
 
@@ -274,3 +277,75 @@ def test_bad_validation_rows_at_fit(kit, method, kwargs, error, match):
     X, y = kit.data("binary", n=60)
     with pytest.raises(error, match=match):
         UnlearningClassifier(LogisticRegression(), method=method).fit(X, y, **kwargs)
+
+
+def _raw_rows(kit, n=80):
+    X, y = kit.data("binary", n=n)
+    return X + 1000.0, y  # distinctive values: no parameter equals them
+
+
+def test_default_pickle_holds_no_training_row(kit):
+    X, y = _raw_rows(kit)
+    lr = LogisticRegression(solver="newton-cholesky")
+    default = UnlearningClassifier(lr, method=PUMA(pool_size=None))
+    default.fit(X, y)
+    assert default.state_.curvature.pool is None
+    assert not any(_holds(pickle.dumps(default), X))
+    default.unlearn(X[:5], y[:5], X_retain=X[5:], y_retain=y[5:])
+    assert not any(_holds(pickle.dumps(default), X))
+    stored = UnlearningClassifier(lr, method=PUMA(pool="fit", pool_size=None)).fit(X, y)
+    assert all(_holds(pickle.dumps(stored), X))  # the positive control
+
+
+def test_default_refuses_a_request_without_retained_rows(kit):
+    X, y = kit.data("binary", n=60)
+    clf = UnlearningClassifier(LogisticRegression(), method=PUMA()).fit(X, y)
+    assert clf.method_.requires_retained_data
+    assert not PUMA(pool="fit").requires_retained_data
+    before = pickle.dumps(clf)
+    with pytest.raises(ValueError, match="needs the rows that remain"):
+        clf.unlearn(X[:5], y[:5])
+    assert pickle.dumps(clf) == before
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass"])
+def test_both_pools_give_the_same_step(kit, kind):
+    X, y = kit.data(kind, n=100)
+    order = np.random.default_rng(0).permutation(np.arange(10, 100))
+    models = {}
+    for pool in ("fit", "retain"):
+        method = PUMA(eta=0.7, pool=pool, pool_size=None)
+        clf = UnlearningClassifier(LogisticRegression(), method=method).fit(X, y)
+        clf.unlearn(X[:5], y[:5], X_retain=X[5:], y_retain=y[5:])
+        # the stored pool is purged; the drawn one holds the rows in the given order
+        clf.unlearn(X[5:10], y[5:10], X_retain=X[order], y_retain=y[order])
+        y_new = np.concatenate([1 - y[10:15] if kind == "binary" else y[10:15], y[15:]])
+        y_new[:5] = (y[10:15] + 1) % 3 if kind == "multiclass" else y_new[:5]
+        clf.relabel(X[10:15], y[10:15], y_new[:5], X_retain=X[10:], y_retain=y_new)
+        models[pool] = clf
+    np.testing.assert_allclose(
+        models["fit"].state_.theta, models["retain"].state_.theta, atol=1e-10
+    )
+    assert models["fit"].state_.curvature.pool.n == 85
+
+
+def test_retained_pool_is_a_bounded_sample(kit):
+    X, y = kit.data("binary", n=100)
+    fits = []
+    for _ in range(2):
+        method = PUMA(pool_size=20, random_state=0)
+        clf = UnlearningClassifier(LogisticRegression(), method=method).fit(X, y)
+        fits.append(clf.unlearn(X[:5], y[:5], X_retain=X[5:], y_retain=y[5:]))
+    np.testing.assert_array_equal(fits[0].state_.theta, fits[1].state_.theta)
+    full = PUMA(pool_size=None)
+    clf = UnlearningClassifier(LogisticRegression(), method=full).fit(X, y)
+    clf.unlearn(X[:5], y[:5], X_retain=X[5:], y_retain=y[5:])
+    assert not np.allclose(clf.state_.theta, fits[0].state_.theta)
+
+
+def test_pool_parameter_round_trips(kit):
+    method = PUMA(pool="fit", pool_size=7)
+    assert clone(method).get_params()["pool"] == "fit"
+    assert method.set_params(pool="retain").pool == "retain"
+    clf = UnlearningClassifier(LogisticRegression(), method=PUMA())
+    assert clf.get_params()["method__pool"] == "retain"

@@ -125,7 +125,7 @@ def test_net_step_without_reweighting_is_the_gauss_newton_removal():
     direction = a.gradient(theta, X[forget], y[forget]) + WD * K * theta
     H = a.gauss_newton(theta, X, y) + (WD * N + 1e-3) * torch.eye(a.n_params)
     expected = theta + torch.linalg.solve(H, direction)
-    model.unlearn(X[forget], y[forget])
+    model.unlearn(X[forget], y[forget], X_retain=X[~forget], y_retain=y[~forget])
     torch.testing.assert_close(model.state_.theta, expected, rtol=1e-7, atol=1e-9)
 
 
@@ -155,8 +155,9 @@ def test_convex_net_equals_linear_puma():
     model = UnlearningClassifier(net, method=method).fit(X, y)
     linear = UnlearningClassifier(logreg, method=method).fit(X, y)
     assert_allclose(model.state_.theta.numpy(), linear.state_.theta, atol=1e-10)
-    model.relabel(X[:K], y[:K], 1 - y[:K])  # n is unchanged: same objective
-    linear.relabel(X[:K], y[:K], 1 - y[:K])
+    y_new = np.concatenate([1 - y[:K], y[K:]])
+    for m in (model, linear):  # n is unchanged: same objective
+        m.relabel(X[:K], y[:K], 1 - y[:K], X_retain=X, y_retain=y_new)
     assert_allclose(model.state_.theta.numpy(), linear.state_.theta, atol=1e-9)
     assert_allclose(
         model.state_.curvature.V.numpy(), linear.state_.curvature.V, atol=1e-9
@@ -171,7 +172,7 @@ def test_criteria_and_groups_run_on_a_net(criterion):
     m = (2 if isinstance(criterion, list) else 1) * 3
     assert tuple(model.state_.curvature.V.shape) == (model.adapter_.n_params, m)
     before = model.state_.theta.clone()
-    model.unlearn(X[:K], y[:K])
+    model.unlearn(X[:K], y[:K], X_retain=X[K:], y_retain=y[K:])
     assert torch.isfinite(model.state_.theta).all()
     assert not torch.equal(model.state_.theta, before)
 
@@ -186,11 +187,35 @@ def _holds(blob, rows):
 
 def test_unlearned_rows_leave_the_pool():
     X, y = _data()
-    model = UnlearningClassifier(_mlp(), method=PUMA(pool_size=None)).fit(X, y)
+    method = PUMA(pool="fit", pool_size=None)
+    model = UnlearningClassifier(_mlp(), method=method).fit(X, y)
     assert any(_holds(pickle.dumps(model), X[:K]))  # the pool does hold them
     model.unlearn(X[:K], y[:K])
     assert model.state_.curvature.pool.n == N - K
     assert not any(_holds(pickle.dumps(model), X[:K]))
+
+
+def test_default_net_keeps_no_row_and_takes_the_stored_pool_step():
+    X, y = _data()
+    X = X + 1000.0  # distinctive values: no parameter equals them
+    models = {}
+    for pool in ("retain", "fit"):
+        method = PUMA(pool=pool, pool_size=None, damping=1e-3)
+        models[pool] = UnlearningClassifier(_mlp(), method=method).fit(X, y)
+    default = models["retain"]
+    assert default.state_.curvature.pool is None
+    assert not any(_holds(pickle.dumps(default), X))
+    assert any(_holds(pickle.dumps(models["fit"]), X))  # the positive control
+    before = pickle.dumps(default)
+    with pytest.raises(ValueError, match="X_retain"):
+        default.unlearn(X[:K], y[:K])
+    assert pickle.dumps(default) == before
+    for model in models.values():
+        model.unlearn(X[:K], y[:K], X_retain=X[K:], y_retain=y[K:])
+    torch.testing.assert_close(
+        models["retain"].state_.theta, models["fit"].state_.theta
+    )
+    assert not any(_holds(pickle.dumps(default), X))
 
 
 def test_matrix_free_needs_the_retained_rows_and_changes_nothing_without():
@@ -208,7 +233,7 @@ def test_validation_rows_on_a_net():
     X_val, y_val = _data(n=30, seed=1)
     method = PUMA(validation=(X_val, y_val))
     model = UnlearningClassifier(_mlp(), method=method).fit(X, y)
-    model.unlearn(X[:K], y[:K])
+    model.unlearn(X[:K], y[:K], X_retain=X[K:], y_retain=y[K:])
     assert torch.isfinite(model.state_.theta).all()
     at_fit = UnlearningClassifier(_mlp(), method=PUMA()).fit(
         X, y, X_val=X_val, y_val=y_val
@@ -245,8 +270,8 @@ def test_regressor_net_without_pool_is_the_gauss_newton_removal():
     direction = a.gradient(theta, X[:K], y[:K]) + WD * K * theta
     H = a.gauss_newton(theta, X, y) + (WD * N + 1e-2) * torch.eye(a.n_params)
     expected = theta + torch.linalg.solve(H, direction)
-    model.unlearn(X[:K], y[:K])
+    model.unlearn(X[:K], y[:K], X_retain=X[K:], y_retain=y[K:])
     torch.testing.assert_close(model.state_.theta, expected, rtol=1e-7, atol=1e-9)
     with_pool = UnlearningRegressor(net, method=PUMA(damping=1e-2)).fit(X, y)
-    with_pool.unlearn(X[:K], y[:K])
+    with_pool.unlearn(X[:K], y[:K], X_retain=X[K:], y_retain=y[K:])
     assert not torch.allclose(with_pool.state_.theta, expected)

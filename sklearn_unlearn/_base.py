@@ -671,7 +671,7 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
             self,
             result.notes,
             "The preprocessing still holds statistics of forgotten rows: ",
-            stacklevel=4,
+            stacklevel=5,
         )
         return self
 
@@ -814,7 +814,7 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
             )
             notes.append(msg)
             if self.error_budget is None:
-                warnings.warn(msg, UnlearningBudgetWarning, stacklevel=4)
+                warnings.warn(msg, UnlearningBudgetWarning, stacklevel=5)
         bound = self._param_bound(new_state)
         if (
             self.error_budget is not None
@@ -831,7 +831,7 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
                     f"error_budget={self.error_budget}; only a retrain is honest now. "
                     "Pass X_retain/y_retain to let the model retrain."
                 )
-                warnings.warn(msg, UnlearningBudgetWarning, stacklevel=4)
+                warnings.warn(msg, UnlearningBudgetWarning, stacklevel=5)
                 notes.append("error budget exceeded: warned")
         return new_state, bound, notes
 

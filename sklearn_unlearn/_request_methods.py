@@ -71,6 +71,13 @@ class RequestMethodsMixin:
     def _update(self, operation, remove, add, retain):  # pragma: no cover
         raise NotImplementedError
 
+    def _apply(self, operation, remove, add, retain):
+        """One request under the estimator's lock; the fit's rows are dropped."""
+        with request_lock(self):  # one request at a time
+            result = self._update(operation, remove=remove, add=add, retain=retain)
+            forget_training_fold(self)  # the training rows changed
+        return result
+
     def unlearn(
         self,
         X,
@@ -122,15 +129,12 @@ class RequestMethodsMixin:
         """
         if _num_rows(X) == 0:
             raise ValueError("No rows to forget.")
-        with request_lock(self):  # one request at a time
-            result = self._update(
-                "unlearn",
-                remove=(X, y, sample_weight),
-                add=None,
-                retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
-            )
-            forget_training_fold(self)  # the training rows changed
-        return result
+        return self._apply(
+            "unlearn",
+            remove=(X, y, sample_weight),
+            add=None,
+            retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
+        )
 
     def relabel(
         self,
@@ -179,15 +183,12 @@ class RequestMethodsMixin:
         """
         if _num_rows(X) == 0:
             raise ValueError("No rows to relabel.")
-        with request_lock(self):  # one request at a time
-            result = self._update(
-                "relabel",
-                remove=(X, y_old, None),
-                add=(X, y_new, KEEP_WEIGHTS),
-                retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
-            )
-            forget_training_fold(self)  # the training rows changed
-        return result
+        return self._apply(
+            "relabel",
+            remove=(X, y_old, None),
+            add=(X, y_new, KEEP_WEIGHTS),
+            retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
+        )
 
     def update(
         self,
@@ -242,15 +243,12 @@ class RequestMethodsMixin:
             add = None
         if remove is None and add is None:
             raise ValueError("Nothing to remove or add.")
-        with request_lock(self):  # one request at a time
-            result = self._update(
-                "update",
-                remove=remove,
-                add=add,
-                retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
-            )
-            forget_training_fold(self)  # the training rows changed
-        return result
+        return self._apply(
+            "update",
+            remove=remove,
+            add=add,
+            retain=self._retain_tuple(X_retain, y_retain, sample_weight_retain),
+        )
 
     @staticmethod
     def _retain_tuple(X, y, w):

@@ -353,7 +353,7 @@ class UnlearnPipeline(RequestMethodsMixin, Pipeline):
             "Some preprocessing state still depends on the forgotten rows "
             "(see preprocessing_notes_; this warning is shown once per "
             "fitted pipeline): ",
-            stacklevel=3,
+            stacklevel=4,
         )
         return self
 

@@ -806,6 +806,12 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
             raise ValueError(
                 f"{method.name} produced non-finite parameters; nothing was changed."
             )
+        if np.isinf(new_state.radius) and np.isfinite(self.state_.radius):
+            notes.append(
+                "the largest row norm (the bound's radius) may have left with the "
+                "forgotten rows and is not kept: no error bound until a request "
+                "passes the retained rows (X_retain)"
+            )
         if new_state.curvature_repaired:
             msg = (
                 "the downdated curvature lost positive definiteness and was repaired "
@@ -875,6 +881,7 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
             curvature=method.prepare(adapter, theta, rows, hessian=H),
             total_weight=rows.weight,
             gram=adapter.gram(Xk, rows.c),
+            radius=adapter.max_row_norm(Xk),
             residual_bound=gnorm,
             drift_g=0.0,
             drift_2=0.0,

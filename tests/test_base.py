@@ -578,3 +578,25 @@ def test_fit_says_how_far_polish_moved_the_wrapped_fit():
         warnings.simplefilter("error", ConvergenceWarning)
         clf = UnlearningClassifier(tight).fit(X, y)
     assert clf.ledger_[0].notes[0].startswith("polish moved")
+
+
+def test_the_norm_of_a_forgotten_row_is_not_kept():
+    """The certificate's radius (the largest row norm) never outlives its row:
+    recomputed from the retained rows when given, else dropped, with a note."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(80, 3)
+    X[0] *= 40.0  # the largest row
+    y = (X[:, 1] > 0).astype(int)
+    clf = UnlearningClassifier(LogisticRegression()).fit(X, y)
+    r0 = clf.state_.radius
+    assert r0 == pytest.approx(clf.adapter_.max_row_norm(X))
+    gone = copy.deepcopy(clf).unlearn(X[:1], y[:1])
+    assert np.isinf(gone.state_.radius)
+    assert np.isinf(gone.ledger_[-1].param_error_bound)
+    assert "largest row norm" in gone.ledger_[-1].notes[0]
+    assert np.float64(r0).tobytes() not in pickle.dumps(gone)
+    kept = copy.deepcopy(clf).unlearn(X[:1], y[:1], X_retain=X[1:], y_retain=y[1:])
+    assert kept.state_.radius == pytest.approx(clf.adapter_.max_row_norm(X[1:]))
+    assert kept.state_.radius < r0 / 10
+    other = copy.deepcopy(clf).unlearn(X[5:6], y[5:6])  # not the largest: kept
+    assert other.state_.radius == r0

@@ -336,12 +336,22 @@ class LinearStepMixin:
 
     # ------------------------------------------------------------ certificate
     def updated_geometry(self, gram, radius, request):
-        """New Gram matrix and radius of the certificate after the request."""
+        """New Gram matrix and radius of the certificate after the request.
+
+        The radius is the largest row norm. When a removed row may attain it,
+        it is recomputed from the retained rows if the caller passed them,
+        else dropped (``inf``: no certificate until it is known again), so
+        that the model never keeps the norm of a forgotten row.
+        """
         gram = gram.copy()
         if request.add.n:
             gram += self.gram(request.add.X, request.add.c)
         if request.remove.n:
             gram -= self.gram(request.remove.X, request.remove.c)
+            gone = self.max_row_norm(request.remove.X)
+            if np.isfinite(radius) and gone >= radius * (1.0 - 1e-9):
+                retain = request.retain
+                radius = self.max_row_norm(retain.X) if retain is not None else np.inf
         if request.add.n:
             radius = max(radius, self.max_row_norm(request.add.X))
         return gram, radius
@@ -379,6 +389,9 @@ class LinearStepMixin:
         step_2 = float(np.linalg.norm(step))
         if L3 is None or state.residual_bound is None:
             bound = None
+            cache_error = state.cache_error
+        elif not np.isfinite(radius):  # the largest row left; see updated_geometry
+            bound = np.inf
             cache_error = state.cache_error
         else:
             cache_error = state.cache_error + L3 * moved_cubed * state.drift_2

@@ -267,14 +267,17 @@ def fit_oracles(
     >>> len(oracles)
     3
     """
-    y, forget = _check_pool(X, y, forget)
-    plan = ensemble_plan(estimator, forget, n_models, random_state, spread)
-    tasks = [
-        (estimator, X, y, np.flatnonzero(r), None, s)
-        for r, s in zip(plan.retained, plan.seeds, strict=True)
-    ]
-    return parallel_map(
-        _fit_member, tasks, n_jobs=n_jobs, progress=progress, desc="oracles"
+    return _fit_members(
+        estimator,
+        X,
+        y,
+        forget,
+        n_models,
+        random_state,
+        n_jobs,
+        spread,
+        progress,
+        kind="oracles",
     )
 
 
@@ -328,12 +331,34 @@ def fit_unlearned(
     >>> [m.ledger_[-1].n_removed for m in models]
     [5, 5]
     """
+    return _fit_members(
+        estimator,
+        X,
+        y,
+        forget,
+        n_models,
+        random_state,
+        n_jobs,
+        spread,
+        progress,
+        kind="unlearned",
+    )
+
+
+def _fit_members(
+    estimator, X, y, forget, n_models, random_state, n_jobs, spread, progress, *, kind
+) -> list:
+    """The members of one ensemble of the plan, fitted in parallel.
+
+    ``kind``: ``"oracles"`` (retained rows only), ``"unlearned"`` (with the
+    forget rows, then unlearning them) or ``"do nothing"`` (with the forget
+    rows, kept).
+    """
     y, forget = _check_pool(X, y, forget)
     plan = ensemble_plan(estimator, forget, n_models, random_state, spread)
     tasks = []
     for r, s in zip(plan.retained, plan.seeds, strict=True):
-        rows = np.flatnonzero(r | forget)
-        tasks.append((estimator, X, y, rows, forget[rows], s))
-    return parallel_map(
-        _fit_member, tasks, n_jobs=n_jobs, progress=progress, desc="unlearned"
-    )
+        rows = np.flatnonzero(r if kind == "oracles" else r | forget)
+        unlearn = forget[rows] if kind == "unlearned" else None
+        tasks.append((estimator, X, y, rows, unlearn, s))
+    return parallel_map(_fit_member, tasks, n_jobs=n_jobs, progress=progress, desc=kind)

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import wilcoxon
 
-from ._ensembles import _check_pool, _fit_member, ensemble_plan
-from ._parallel import parallel_map
+from ._ensembles import _fit_members
 
 __all__ = [
     "POWER_ALPHA",
@@ -137,12 +136,15 @@ def fit_kept(
     -------
     list of fitted estimators
     """
-    y, forget = _check_pool(X, y, forget)
-    plan = ensemble_plan(estimator, forget, n_models, random_state, spread)
-    tasks = [
-        (estimator, X, y, np.flatnonzero(r | forget), None, s)
-        for r, s in zip(plan.retained, plan.seeds, strict=True)
-    ]
-    return parallel_map(
-        _fit_member, tasks, n_jobs=n_jobs, progress=progress, desc="do nothing"
+    return _fit_members(
+        estimator,
+        X,
+        y,
+        forget,
+        n_models,
+        random_state,
+        n_jobs,
+        spread,
+        progress,
+        kind="do nothing",
     )

@@ -7,7 +7,12 @@ a. binary LogisticRegression, delete 1 % at random;
 b. multinomial LogisticRegression (5 classes) and Ridge, same protocol;
 c. a stream of single-row deletions with Newton;
 d. label repair with ``relabel``;
-e. a preprocessing pipeline on Adult (needs ``sklearn_unlearn.pipeline``).
+e. a preprocessing pipeline on Adult (needs ``sklearn_unlearn.pipeline``);
+f. the error estimate against the true distance on a real table (Adult, a
+   30,000-row sample, one-hot and scaled): a 1% random removal, the same
+   through ``make_pipeline`` on the DataFrame, a k-means cluster of 2%, 200
+   single deletions; ``error_budget`` at 10x the true error; a 10% relabel
+   without and with the retained rows; ``Newton(refine=1)`` against a refit.
 
 Distances are ``||theta - theta_ref|| / ||theta_ref||`` with ``theta`` the
 coefficients and intercepts, ``theta_ref`` an exact scikit-learn refit on the
@@ -61,6 +66,7 @@ FULL = {
     "c": {"n": 50_000, "d": 50, "deletions": 1000},
     "d": {"n": 20_000, "d": 20, "flip": 0.10, "repeats": 3},
     "e": {"n": None, "frac": 0.02, "repeats": 3},
+    "f": {"n": 30_000, "stream": 200, "clusters": 50},
 }
 QUICK = {
     "a": {"n": 3_000, "d": 10, "frac": 0.01, "repeats": 2},
@@ -69,6 +75,7 @@ QUICK = {
     "c": {"n": 2_000, "d": 10, "deletions": 20},
     "d": {"n": 2_000, "d": 10, "flip": 0.10, "repeats": 2},
     "e": {"n": 2_000, "frac": 0.02, "repeats": 2},
+    "f": {"n": 3_000, "stream": 20, "clusters": 50},
 }
 
 
@@ -570,6 +577,187 @@ def scenario_e(cfg, seed):
     return rows
 
 
+# ------------------------------------------- f: the error estimate, real data
+def _tight_logistic():
+    return LogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=1000)
+
+
+def _estimate_row(label, name, model, ref_theta, notes=()):
+    """A row comparing the ledger's estimate and bound with the true distance."""
+    entry = _last_ledger(model)
+    true = float(np.linalg.norm(model.state_.theta - ref_theta))
+    est, bound = entry.param_error_estimate, entry.param_error_bound
+    r = Row(label, name, "estimate / true distance")
+    r.error = None if est is None else est / true
+    ok = est is not None and 0.1 <= est / true <= 10
+    r.target, r.result = "0.1–10", "PASS" if ok else "FAIL"
+    r.update_ms = 1e3 * entry.duration_s
+    r.notes += [
+        f"true {true:.2g}, estimate {fmt(est, '.2g')}, bound {fmt(bound, '.2g')}"
+        + (f" ({bound / true:.2g}× the truth)" if bound else ""),
+        *notes,
+    ]
+    return r, true
+
+
+def scenario_f(cfg, seed):
+    from sklearn.cluster import KMeans
+    from sklearn.pipeline import make_pipeline as sk_make_pipeline
+
+    from sklearn_unlearn._base import UnlearningBudgetWarning
+    from sklearn_unlearn.datasets import load_adult
+    from sklearn_unlearn.pipeline import make_pipeline
+
+    bunch = load_adult(as_frame=True)
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(bunch.target), cfg["n"], replace=False))
+    frame = bunch.data.iloc[idx].reset_index(drop=True)
+    y = bunch.target.to_numpy()[idx]
+    encoder = column_encoder(bunch, missing="most_frequent", numeric_first=True)
+    X = encoder.fit_transform(frame)
+    n, d = X.shape
+    label = f"f. error estimate: Adult n={n:,} (real), {d} one-hot/scaled columns"
+    log(label)
+    rows = []
+
+    def theta_ref(mask, labels=y):
+        return theta_of(_tight_logistic().fit(X[mask], labels[mask]))
+
+    def fitted(**kw):
+        return UnlearningClassifier(LogisticRegression(), **kw).fit(X, y)
+
+    # 1. a 1% random removal
+    forget = random_mask(n, 0.01, rng)
+    ref1 = theta_ref(~forget)
+    m = fitted()
+    m.unlearn(X[forget], y[forget])
+    r, true1 = _estimate_row(label, "Newton(), 1% random", m, ref1)
+    rows.append(r)
+
+    # 2. the same rows through make_pipeline on the DataFrame
+    pipe = make_pipeline(
+        column_encoder(bunch, missing="most_frequent", numeric_first=True),
+        UnlearningClassifier(LogisticRegression()),
+    ).fit(frame, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        pipe.unlearn(frame[forget], y[forget])
+    ref_pipe = sk_make_pipeline(
+        column_encoder(bunch, missing="most_frequent", numeric_first=True),
+        _tight_logistic(),
+    ).fit(frame[~forget], y[~forget])
+    model = pipe[-1]
+    ref_theta = theta_of(ref_pipe[-1])
+    if ref_theta.shape == model.state_.theta.shape:
+        r, _ = _estimate_row(
+            label,
+            "Newton() via make_pipeline, 1% random",
+            model,
+            ref_theta,
+            ["the scaler downdated exactly; compared in its new coordinates"],
+        )
+    else:
+        r = Row(
+            label, "Newton() via make_pipeline, 1% random", notes=["a category left"]
+        )
+    rows.append(r)
+
+    # 3. a k-means cluster of about 2%
+    labels = KMeans(cfg["clusters"], n_init=1, random_state=seed).fit_predict(X)
+    sizes = np.bincount(labels)
+    cluster = labels == int(np.argmin(np.abs(sizes - 0.02 * n)))
+    m = fitted()
+    m.unlearn(X[cluster], y[cluster])
+    r, _ = _estimate_row(
+        label,
+        f"Newton(), k-means cluster ({cluster.sum()} rows)",
+        m,
+        theta_ref(~cluster),
+    )
+    rows.append(r)
+
+    # 4. single deletions
+    k = cfg["stream"]
+    order = rng.choice(n, k, replace=False)
+    keep = np.ones(n, dtype=bool)
+    keep[order] = False
+    m = fitted()
+    for i in order:
+        m.unlearn(X[i : i + 1], y[i : i + 1])
+    r, _ = _estimate_row(label, f"Newton(), {k} single deletions", m, theta_ref(keep))
+    rows.append(r)
+
+    # 5. error_budget at 10x the true error of case 1: no warning
+    m = fitted(error_budget=10 * true1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m.unlearn(X[forget], y[forget])
+    warned = any(issubclass(w.category, UnlearningBudgetWarning) for w in caught)
+    r = Row(label, "error_budget = 10× true error, 1% random", "warned")
+    r.target, r.result = "no warning", "FAIL" if warned else "PASS"
+    r.notes.append(f"budget {10 * true1:.2g}")
+    rows.append(r)
+
+    # 6. a 10% relabel: without the retained rows (warns or is close), with them
+    flip = random_mask(n, 0.10, rng)
+    noisy = y.copy()
+    noisy[flip] = 1 - noisy[flip]
+    ref_s, ref_clean = seconds(lambda: _tight_logistic().fit(X, y))
+    clean = theta_of(ref_clean)
+    for name, kw, budget in (
+        ("Newton() relabel 10%, no retained rows", {}, None),
+        ("Newton() relabel 10%, error_budget=10× (case 1)", {}, 10 * true1),
+        (
+            "Newton() relabel 10% with retained rows",
+            {"X_retain": X, "y_retain": y},
+            None,
+        ),
+    ):
+        m = UnlearningClassifier(LogisticRegression(), error_budget=budget).fit(
+            X, noisy
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            t = timed(
+                lambda m=m, kw=kw: m.relabel(X[flip], noisy[flip], y[flip], **kw)
+            )[1]
+            wall, cpu = t.wall, t.cpu
+        warned = any(issubclass(w.category, UnlearningBudgetWarning) for w in caught)
+        err = rel_dist(m.state_.theta, clean)
+        r = Row(label, name, "rel. dist. to clean-label fit", err)
+        if kw:
+            r.target, r.result = "≤1e-06", check(err, 1e-6)
+            r.speedup = ref_s / wall
+            r.notes.append(f"{cpu * 1e3:.3g} ms CPU; tight refit {ref_s * 1e3:.3g} ms")
+        else:
+            r.target = "≤1e-03 or warns"
+            r.result = "PASS" if (err <= 1e-3 or warned) else "FAIL"
+            r.notes.append("warned" if warned else "no warning")
+        r.update_ms = 1e3 * wall
+        r.notes.append(f"estimate {fmt(_last_ledger(m).param_error_estimate, '.2g')}")
+        rows.append(r)
+
+    # 7. Newton(refine=1) with the retained rows against a tight refit
+    ref_s, _ = seconds(lambda: _tight_logistic().fit(X[~forget], y[~forget]))
+    m = UnlearningClassifier(LogisticRegression(), method=Newton(refine=1)).fit(X, y)
+    t = timed(
+        lambda: m.unlearn(
+            X[forget], y[forget], X_retain=X[~forget], y_retain=y[~forget]
+        )
+    )[1]
+    wall, cpu = t.wall, t.cpu
+    err = rel_dist(m.state_.theta, ref1)
+    r = Row(
+        label, "Newton(refine=1) with retained rows, 1%", "rel. dist. to refit", err
+    )
+    r.target = "≤1e-06; ≥2×"
+    r.result = check(err, 1e-6) + " / " + check(ref_s / wall, 2, lower_is_better=False)
+    r.update_ms, r.speedup = 1e3 * wall, ref_s / wall
+    r.notes.append(f"{cpu * 1e3:.3g} ms CPU; tight refit {ref_s * 1e3:.3g} ms")
+    rows.append(r)
+    return rows
+
+
 # ------------------------------------------------------------------ table
 HEADER = [
     "scenario",
@@ -614,6 +802,7 @@ SCENARIOS = {
     "c": scenario_c,
     "d": scenario_d,
     "e": scenario_e,
+    "f": scenario_f,
 }
 
 
@@ -621,8 +810,8 @@ def main(argv=None):
     parser = script_parser(__doc__, "a few thousand rows, d=10")
     parser.add_argument(
         "--only",
-        default="a,b,c,d,e",
-        help="comma-separated scenarios to run (a, b, b_multi, b_ridge, c, d, e)",
+        default="a,b,c,d,e,f",
+        help="comma-separated scenarios to run (a, b, b_multi, b_ridge, c, d, e, f)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", help="also write the markdown report here")

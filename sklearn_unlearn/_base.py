@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Real
 
 import numpy as np
@@ -35,6 +35,7 @@ from ._request_rows import explain_missing
 from ._training_fold import record_training_fold
 from .adapters import LinearAdapter, check_model, is_skorch_net
 from .adapters._newton_solver import minimize_newton
+from .adapters._third_derivative import SampledThirdDerivative
 from .curvature import CholeskyCurvature, NotPositiveDefiniteError
 from .methods import METHOD_SHORTCUTS, UnlearningMethod
 from .methods._base import Rows, UnlearnState, UpdateRequest, reparameterize_state
@@ -47,13 +48,39 @@ from .utils._out_of_core import (
     is_out_of_core,
     take_rows,
 )
-from .utils._validation import check_forget_mask
+from .utils._validation import check_forget_mask, user_stacklevel
 
 __all__ = ["UnlearningBudgetWarning"]
 
 
 class UnlearningBudgetWarning(UserWarning):
-    """The accumulated error bound passed ``error_budget``: only a retrain is honest."""
+    """An update's distance to retraining (estimated, or bounded) is too large.
+
+    Raised when it passes ``error_budget``, or, without a budget, when the
+    estimated distance passes :data:`ESTIMATE_WARNING_TOL` of the parameters'
+    norm. The message says what to do: pass the retained rows (``Newton``
+    refines on them), or retrain.
+    """
+
+
+#: relative estimated distance to retraining past which an update warns
+ESTIMATE_WARNING_TOL = 1e-3
+
+
+def fit_error_estimate(adapter, method, curvature, theta, rows) -> float | None:
+    """The distance from the fitted ``theta`` to the exact optimum: ``||H^{-1} g||``.
+
+    Zero after polishing up to rounding; the Newton decrement's distance for
+    a model left where its own solver stopped. ``None`` for a method or
+    model without an estimate.
+    """
+    if not (method.estimates_error and adapter.convex):
+        return None
+    if not isinstance(curvature, CholeskyCurvature):
+        return None
+    g = adapter.gradient(theta, rows.X, rows.y, rows.c)
+    g = g + adapter.penalty_gradient(theta, rows.weight)
+    return float(np.linalg.norm(curvature.solve(g)))
 
 
 def _delegate(name: str, summary: str, returns: str):
@@ -112,6 +139,7 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
         "estimator": [HasMethods(["fit"])],
         "method": [StrOptions(set(METHOD_SHORTCUTS)), UnlearningMethod],
         "error_budget": [Interval(Real, 0, None, closed="neither"), None],
+        "error_budget_on": [StrOptions({"estimate", "bound"})],
         "polish": ["boolean"],
         "fingerprint_key": [FingerprintKey, None],
     }
@@ -122,12 +150,14 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
         method="newton",
         *,
         error_budget=None,
+        error_budget_on="estimate",
         polish=True,
         fingerprint_key=None,
     ):
         self.estimator = estimator
         self.method = method
         self.error_budget = error_budget
+        self.error_budget_on = error_budget_on
         self.polish = polish
         self.fingerprint_key = fingerprint_key
 
@@ -403,6 +433,17 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
         if hasattr(est, "classes_"):
             self.classes_ = est.classes_
             self.class_counts_ = self._class_counts(y, np.zeros(len(self.classes_)))
+        self.fingerprint_key_ = (
+            FingerprintKey.generate()
+            if self.fingerprint_key is None
+            else self.fingerprint_key
+        )
+        keys = fingerprint_array(X if X_raw is None else X_raw, y, self._key())
+        third = None
+        if method.estimates_error and adapter.convex:
+            third = SampledThirdDerivative.build(
+                adapter, theta, X, rows.y, rows.c, keys
+            )
         self.state_ = UnlearnState(
             theta=theta,
             curvature=curvature,
@@ -410,14 +451,10 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
             gram=adapter.gram(X, rows.c),
             radius=adapter.max_row_norm(X),
             residual_bound=gnorm,
-        )
-        self.fingerprint_key_ = (
-            FingerprintKey.generate()
-            if self.fingerprint_key is None
-            else self.fingerprint_key
+            third=third,
+            error_estimate=fit_error_estimate(adapter, method, curvature, theta, rows),
         )
         self.fingerprints_ = RowMultiset()
-        keys = fingerprint_array(X if X_raw is None else X_raw, y, self._key())
         self.fingerprints_.add(
             keys, np.ones(len(y)) if sample_weight is None else sample_weight
         )
@@ -431,6 +468,7 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
             n_remaining=len(y),
             grad_residual_bound=gnorm,
             param_error_bound=self._param_bound(self.state_),
+            param_error_estimate=self.state_.error_estimate,
             notes=(*polish_notes, *getattr(curvature, "notes", ())),
         )
         if forget is not None and forget.any():
@@ -463,6 +501,26 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
         known (its loss): nothing of the fit is kept when it raises.
         """
         if self.error_budget is None:
+            return
+        if self.error_budget_on == "estimate":
+            reason = None
+            if not method.estimates_error:
+                reason = f"{method.name}'s steps carry no error estimate"
+            elif self._is_net:
+                reason = "a net's steps carry no error estimate"
+            elif adapter is not None and not (
+                adapter.is_quadratic or SampledThirdDerivative.supports(adapter)
+            ):
+                reason = (
+                    "the model has no error estimate (it is kept for single-output "
+                    "models of at most 128 columns)"
+                )
+            if reason is not None:
+                raise ValueError(
+                    f"error_budget={self.error_budget} cannot be honoured: {reason}. "
+                    "Use Newton or Retrain on such a model, or "
+                    "error_budget_on='bound' where a certified bound exists."
+                )
             return
         reason = None
         if not method.certified:
@@ -534,7 +592,7 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
     def _needs_retain(self, method) -> bool:
         return (
             method.requires_retained_data
-            or getattr(method, "refine", 0) > 0
+            or getattr(method, "refine", 0) not in (0, None)
             or self.error_budget is not None
         )
 
@@ -792,11 +850,26 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
     def _new_state(self, checked, feature_map, notes):
         """2. Compute the new state and its bound; nothing is changed."""
         adapter, method = self.adapter_, self.method_
+        request = checked.request
         try:
             state_in = self.state_
             if feature_map is not None:
                 state_in = reparameterize_state(adapter, state_in, feature_map)
-            new_state = method.step(adapter, state_in, checked.request)
+            if state_in.third is not None:
+                state_in = replace(
+                    state_in,
+                    third=state_in.third.with_request(
+                        adapter,
+                        state_in.theta,
+                        request.remove,
+                        checked.keys_remove,
+                        request.add,
+                        checked.keys_add,
+                    ),
+                )
+            new_state = method.step(adapter, state_in, request)
+            if not method.estimates_error:
+                new_state = replace(new_state, error_estimate=None)
         except NotPositiveDefiniteError as exc:
             raise ValueError(
                 f"{method.name} cannot apply this request: {exc}. Nothing was changed; "
@@ -820,12 +893,17 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
             )
             notes.append(msg)
             if self.error_budget is None:
-                warnings.warn(msg, UnlearningBudgetWarning, stacklevel=5)
+                warnings.warn(
+                    msg, UnlearningBudgetWarning, stacklevel=user_stacklevel()
+                )
         bound = self._param_bound(new_state)
+        on_bound = self.error_budget_on == "bound"
+        measured = bound if on_bound else new_state.error_estimate
+        what = "bound on the" if on_bound else "estimated"
         if (
             self.error_budget is not None
-            and bound is not None
-            and bound > self.error_budget
+            and measured is not None
+            and measured > self.error_budget
         ):
             if checked.raw_keep is not None:
                 new_state = self._exact_state(method, checked.raw_keep, new_state)
@@ -833,16 +911,39 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
                 notes.append("error budget exceeded: retrained on the retained rows")
             else:
                 msg = (
-                    f"The bound on the distance to retraining ({bound:.3g}) exceeds "
-                    f"error_budget={self.error_budget}; only a retrain is honest now. "
-                    "Pass X_retain/y_retain to let the model retrain."
+                    f"The {what} distance to retraining ({measured:.3g}) exceeds "
+                    f"error_budget={self.error_budget}. Pass X_retain/y_retain "
+                    "with the next request (Newton refines on them, or the model "
+                    "retrains), or retrain now."
                 )
-                warnings.warn(msg, UnlearningBudgetWarning, stacklevel=5)
+                warnings.warn(
+                    msg, UnlearningBudgetWarning, stacklevel=user_stacklevel()
+                )
                 notes.append("error budget exceeded: warned")
+        elif self.error_budget is None and new_state.error_estimate is not None:
+            norm = float(np.linalg.norm(new_state.theta))
+            relative = new_state.error_estimate / max(norm, 1e-300)
+            if relative > ESTIMATE_WARNING_TOL:
+                msg = (
+                    f"The estimated distance to retraining is {relative:.2g} of "
+                    f"the parameters' norm (above {ESTIMATE_WARNING_TOL:g}): this "
+                    "request was too large for one step without data. Pass "
+                    "X_retain/y_retain (Newton refines on them until the estimate "
+                    "is below its tol), or retrain."
+                )
+                warnings.warn(
+                    msg, UnlearningBudgetWarning, stacklevel=user_stacklevel()
+                )
+                notes.append(
+                    f"estimated distance to retraining {relative:.2g} of the "
+                    "parameters' norm: warned"
+                )
         return new_state, bound, notes
 
     def _commit(self, operation, checked, new_state, bound, notes, t0) -> None:
         """3. Swap everything in at once, and record the entry."""
+        if new_state.third is not None:
+            new_state.third.commit()
         if checked.class_counts is not None:
             self.class_counts_ = checked.class_counts
         self.fingerprints_.remove(
@@ -869,6 +970,7 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
             step_norm=distance(new_state.theta, old_theta),
             grad_residual_bound=new_state.residual_bound,
             param_error_bound=bound,
+            param_error_estimate=new_state.error_estimate,
             notes=tuple(notes),
         )
 
@@ -886,6 +988,7 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
             drift_g=0.0,
             drift_2=0.0,
             cache_error=0.0,
+            error_estimate=0.0,
         )
 
     # -------------------------------------------------------------- predict

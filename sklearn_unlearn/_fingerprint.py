@@ -1,9 +1,10 @@
 """A multiset of row fingerprints: which rows were trained on, never the rows.
 
-A fingerprint is a 128-bit keyed digest of a row ``(x, y)`` (BLAKE2b with
-the model's secret :class:`~sklearn_unlearn.FingerprintKey`, so that nobody
-without the key can test a candidate row or rebuild a forgotten one from a
-ledger), held as two unsigned 64-bit words (an ``(n, 2)`` ``uint64`` array,
+A fingerprint is a 128-bit keyed digest of a row ``(x, y)`` (a keyed
+universal hash of the row's float64 bytes, then keyed SipHash-2-4, all keys
+drawn from the model's secret :class:`~sklearn_unlearn.FingerprintKey`, so
+that nobody without the key can test a candidate row or rebuild a forgotten
+one from a ledger), held as two unsigned 64-bit words (an ``(n, 2)`` ``uint64`` array,
 the form every internal caller uses) or written as 32 hexadecimal
 characters (the form shown to people: the ledger, :func:`fingerprint_rows`).
 :class:`RowMultiset` keeps the words in sorted NumPy arrays, so that
@@ -14,8 +15,8 @@ checking and removing a request of ``k`` rows among ``n`` costs
 from __future__ import annotations
 
 from collections import Counter
-from functools import partial
-from hashlib import blake2b, sha256
+from functools import lru_cache, partial
+from hashlib import sha256, shake_256
 
 import numpy as np
 import pandas as pd
@@ -37,9 +38,13 @@ def fingerprint_rows(X, y, key: bytes | None = None) -> np.ndarray:
     all-numeric rows get the first 128 bits of the SHA-256 of their bytes;
     tables with other columns are hashed by value through
     :func:`pandas.util.hash_pandas_object` with two independent 64-bit keys.
-    With a ``key`` (what every fitted model uses) the digest is keyed
-    BLAKE2b: of each all-numeric row's bytes, or of the 128-bit pandas
-    digest of a mixed row. Without the key nobody can compute a fingerprint,
+    With a ``key`` (what every fitted model uses) the digest is keyed: an
+    all-numeric row's float64 bytes go through a keyed multilinear universal
+    hash (five 13-bit-keyed sums, collision probability at most ``2**-65``),
+    a mixed row through the 128-bit pandas digest, and that value through
+    SipHash-2-4 under two 128-bit keys (a PRF: the output reveals neither
+    the row nor the hash key); every key is derived from the secret with
+    SHAKE-256, per row width. Without the key nobody can compute a fingerprint,
     so a ledger or a pickle without the key neither confirms a guessed row
     nor lets one rebuild a forgotten row by search. Unkeyed digests
     (``key=None``) serve only transient matching inside one computation.
@@ -67,28 +72,110 @@ def fingerprint_rows(X, y, key: bytes | None = None) -> np.ndarray:
     return to_hex(fingerprint_array(X, y, key))
 
 
-def _keyed_digests(chunks, key: bytes) -> bytes:
-    """Keyed BLAKE2b (16 bytes) of each chunk, concatenated.
+# Keyed fingerprints of all-numeric rows: hash, then PRF.
+#
+# 1. A keyed universal hash of the row's float64 bytes read as 32-bit words
+#    m_i: five sums h_c = sum_i K_ci * m_i over the integers (a multilinear
+#    hash, Carter and Wegman 1979), with key words K_ci drawn uniformly from
+#    [0, 2**13). For two distinct rows of one width some word differs, so each
+#    sum collides with probability at most 2**-13 and the five together with
+#    at most 2**-65. Sums over 256 words stay below 2**53, so BLAS computes
+#    them exactly in float64, whatever its summation order; longer rows add
+#    such partial sums modulo 2**64, which keeps the bound (a differing term
+#    K_ci * d_i spans less than 2**46, so at most one K_ci hits a residue).
+# 2. A PRF of the five 64-bit sums: SipHash-2-4 (Aumasson and Bernstein
+#    2012), as pandas computes it on byte strings, under two independent
+#    128-bit keys, for 128 bits of output. The stored value is thus a PRF of a
+#    universal hash (the Wegman-Carter construction): it reveals nothing of
+#    the hash key, and without the keys no one can compute or test a row.
+#
+# All keys are drawn from the secret with SHAKE-256, separately for each row
+# width (rows of different widths go through independent keys) and for the
+# digests of mixed tables, and cached.
+_SEGMENT = 256  # words summed exactly in float64: 2**32 * 2**13 * 256 < 2**53
+_KEY_BITS = 13
+_STREAMS = 5  # 5 * 13 = 65 bits against collisions
+_BLOCK_WORDS = 1 << 16  # 32-bit words per block of rows (fits in cache)
+_ZERO_HI = float(1 << 31)  # high word of -0.0
 
-    The key block is compressed once and the state copied per chunk: a
-    keyed BLAKE2b costs one compression more than an unkeyed one, which on
-    rows of a few hundred bytes is a sixth of the work.
-    """
-    keyed = blake2b(key=key, digest_size=16)
-    out = []
-    append, copy = out.append, keyed.copy
-    for chunk in chunks:
-        h = copy()
-        h.update(chunk)
-        append(h.digest())
-    return b"".join(out)
+
+@lru_cache(maxsize=64)
+def _derive(key: bytes, domain: bytes, nbytes: int) -> bytes:
+    """``nbytes`` pseudo-random bytes from the secret, for one use."""
+    label = b"sklearn-unlearn fingerprint\x00" + domain + b"\x00"
+    return shake_256(label + bytes([len(key)]) + key).digest(nbytes)
+
+
+def _prf_keys(raw: bytes) -> tuple[str, str]:
+    """Two 16-byte SipHash keys as the latin-1 strings pandas takes."""
+    return raw[:16].decode("latin-1"), raw[16:32].decode("latin-1")
+
+
+@lru_cache(maxsize=64)
+def _row_keys(key: bytes, width: int):
+    """The hash key matrix ``(2 * width, 5)`` and PRF keys for rows of ``width``."""
+    n_words = 2 * width
+    raw = _derive(key, b"rows %d" % width, 32 + 2 * n_words * _STREAMS)
+    K = np.frombuffer(raw, dtype="<u2", offset=32).reshape(n_words, _STREAMS)
+    K = (K & ((1 << _KEY_BITS) - 1)).astype(np.float64)
+    K.setflags(write=False)
+    return K, _prf_keys(raw)
+
+
+def _prf(words: np.ndarray, keys: tuple[str, str]) -> np.ndarray:
+    """SipHash-2-4 of each row of uint64 ``words`` under both keys: ``(n, 2)``."""
+    words = np.ascontiguousarray(words, dtype="<u8")
+    # fixed-width byte strings: NumPy drops their trailing NUL bytes, which
+    # stays injective since every input has the same width
+    obj = words.view(f"S{words.itemsize * words.shape[1]}").ravel().astype(object)
+    out = np.empty((len(obj), 2), dtype=np.uint64)
+    for j, k in enumerate(keys):
+        out[:, j] = pd.util.hash_array(
+            obj, encoding="latin-1", hash_key=k, categorize=False
+        )
+    return out
+
+
+def _keyed_rows(parts, key: bytes) -> np.ndarray:
+    """Keyed fingerprints of the rows of numeric column blocks side by side."""
+    n = len(parts[0])
+    widths = [p.shape[1] for p in parts]
+    width = sum(widths)
+    n_words = 2 * width
+    K, prf_keys = _row_keys(key, width)
+    rows = max(1, min(n, _BLOCK_WORDS // n_words))
+    values = np.empty((rows, width), dtype="<f8")
+    words = np.empty((rows, n_words))
+    sums = np.empty((rows, _STREAMS))
+    H = np.zeros((n, _STREAMS), dtype=np.uint64)
+    for i in range(0, n, rows):
+        m = min(rows, n - i)
+        f = words[:m]
+        col = 0
+        for p, w in zip(parts, widths, strict=True):
+            block = p[i : i + m]
+            dest = f[:, 2 * col : 2 * (col + w)]
+            if block.dtype == "<f8" and block.flags.c_contiguous:
+                np.copyto(dest, block.view("<u4"))  # -0.0 is fixed below
+                hi = dest[:, 1::2]
+                neg_zero = hi == _ZERO_HI
+                if neg_zero.any():
+                    hi[neg_zero & (dest[:, 0::2] == 0.0)] = 0.0
+            else:
+                v = values[:m, :w]
+                np.add(block, 0.0, out=v, dtype=np.float64)  # -0.0 -> 0.0
+                np.copyto(dest, v.view("<u4"))
+            col += w
+        h = H[i : i + m]
+        for s in range(0, n_words, _SEGMENT):
+            np.matmul(f[:, s : s + _SEGMENT], K[s : s + _SEGMENT], out=sums[:m])
+            h += sums[:m].astype(np.uint64)
+    return _prf(H, prf_keys)
 
 
 def _keyed(digests: np.ndarray, key: bytes) -> np.ndarray:
-    """Keyed BLAKE2b of each 128-bit digest: the key reaches every fingerprint."""
-    raw = memoryview(np.ascontiguousarray(digests.astype(">u8"))).cast("B")
-    out = _keyed_digests((raw[i : i + 16] for i in range(0, len(raw), 16)), key)
-    return np.frombuffer(out, dtype=">u8").astype(np.uint64).reshape(-1, 2)
+    """The PRF of each 128-bit digest: the key reaches every fingerprint."""
+    return _prf(digests, _prf_keys(_derive(key, b"digests", 32)))
 
 
 def fingerprint_array(X, y, key: bytes | None = None) -> np.ndarray:
@@ -123,29 +210,26 @@ def fingerprint_array(X, y, key: bytes | None = None) -> np.ndarray:
             for i in range(0, n, _SPARSE_CHUNK)
         ]
         return np.concatenate(parts)
-    A = None
+    parts = None  # all numeric: column blocks whose rows are hashed as float64
     if not isinstance(X, pd.DataFrame | pd.Series) and Y.dtype.kind in "biuf":
         Xa = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
         if Xa.dtype.kind in "biuf":
-            Xa = Xa.reshape(n, -1)
-            A = np.empty((n, Xa.shape[1] + Y.shape[1]))
-            A[:, : Xa.shape[1]] = Xa
-            A[:, Xa.shape[1] :] = Y
-    if A is None:
+            parts = [Xa.reshape(n, -1), Y]
+    if parts is None:
         frame = pd.concat([_as_frame(X, n), _as_frame(Y, n)], axis=1, ignore_index=True)
         if all(t == np.float64 for t in frame.dtypes):
-            A = frame.to_numpy(dtype=np.float64)
-    if A is not None:  # all numeric: a digest of each row's float64 bytes
+            parts = [frame.to_numpy(dtype=np.float64)]
+    if parts is not None and key is not None:
+        return _keyed_rows(parts, key)
+    if parts is not None:
+        # the first 128 bits of SHA-256 of each row's float64 bytes
+        # (hardware-accelerated on current x86 and ARM cores, where it beats
+        # BLAKE2b on rows of a few hundred bytes)
+        A = np.concatenate([np.asarray(p, dtype=np.float64) for p in parts], axis=1)
         A += 0.0  # -0.0 -> 0.0
         raw, w = memoryview(np.ascontiguousarray(A)).cast("B"), A.shape[1] * 8
         rows = (raw[i : i + w] for i in range(0, n * w, w))
-        if key is None:
-            # the first 128 bits of SHA-256 (hardware-accelerated on current
-            # x86 and ARM cores, where it beats BLAKE2b on rows of a few
-            # hundred bytes)
-            digests = b"".join([sha256(r).digest()[:16] for r in rows])
-        else:
-            digests = _keyed_digests(rows, key)
+        digests = b"".join([sha256(r).digest()[:16] for r in rows])
         return np.frombuffer(digests, dtype=">u8").astype(np.uint64).reshape(n, 2)
     digests = np.column_stack(
         [

@@ -44,6 +44,10 @@ class LedgerEntry:
     param_error_bound : float or None
         ``grad_residual_bound`` divided by the smallest eigenvalue of the
         curvature: a bound on the distance to the exact minimiser.
+    param_error_estimate : float or None
+        Estimated distance to the exact minimiser (the third-order term of
+        each Newton step since the last exact solve; see the user guide's
+        error estimate); ``None`` when the model or method has none.
     notes : tuple of str
         Anything an auditor should know (e.g. preprocessing that still holds
         statistics of removed rows, a retrain triggered by the error budget).
@@ -72,6 +76,7 @@ class LedgerEntry:
     step_norm: float = 0.0
     grad_residual_bound: float | None = None
     param_error_bound: float | None = None
+    param_error_estimate: float | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 

@@ -258,3 +258,124 @@ def test_many_weighted_copies_keep_their_weights():
     out = ms.remove(keys[[0, 50]])  # two copies of fingerprint (0, 0): the latest first
     assert_array_equal(out, [151.0, 101.0])
     assert len(ms) == 198
+
+
+# ------------------------------------------------------- keyed fingerprints
+KEY = b"0123456789abcdef0123456789abcdef"
+
+
+def _keyed_words(X, y, key=KEY):
+    from sklearn_unlearn._fingerprint import fingerprint_array
+
+    return fingerprint_array(X, y, key)
+
+
+def test_keyed_fingerprints_are_deterministic_and_depend_on_the_key():
+    X, y = _rows()
+    keys = _keyed_words(X, y)
+    assert keys.shape == (len(y), 2) and keys.dtype == np.uint64
+    assert_array_equal(keys, _keyed_words(X.copy(), y.copy()))
+    other = _keyed_words(X, y, b"another key of 16+ bytes")
+    assert not np.any(np.all(keys == other, axis=1))
+    assert not np.any(np.all(keys == _keyed_words(X, y, key=None), axis=1))
+    for i in range(len(y)):  # a row's fingerprint does not depend on its batch
+        assert_array_equal(_keyed_words(X[i : i + 1], y[i : i + 1])[0], keys[i])
+
+
+def test_keyed_fingerprints_of_many_random_rows_are_distinct():
+    rng = np.random.default_rng(SEED)
+    X = rng.integers(0, 4, (200_000, 3)).astype(float)  # small domain: near rows
+    X[:, 0] = np.arange(len(X))
+    keys = _keyed_words(X, np.zeros(len(X)))
+    assert len(np.unique(keys, axis=0)) == len(X)
+    # each half on its own is already distinct
+    assert len(np.unique(keys[:, 0])) == len(np.unique(keys[:, 1])) == len(X)
+
+
+def test_keyed_numeric_semantics_are_kept():
+    X, y = _rows()
+    ref = _keyed_words(X.astype(float), y.astype(float))
+    assert_array_equal(_keyed_words(X.astype(np.int16), y), ref)
+    assert_array_equal(_keyed_words(X.astype(np.float32), y.astype(np.int8)), ref)
+    assert_array_equal(_keyed_words(np.asfortranarray(X.astype(float)), y), ref)
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    assert_array_equal(_keyed_words(df, y), ref)
+    assert_array_equal(_keyed_words(df.astype(float), pd.Series(y)), ref)
+    assert_array_equal(_keyed_words(sp.csr_matrix(X.astype(float)), y), ref)
+    Z = np.array([[0.0, -0.0, 1.0], [-0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    zk = _keyed_words(Z, np.array([-0.0, 0.0, 0.0]))
+    assert (zk == zk[0]).all()
+    # a denormal negative number is not -0.0
+    tiny = np.array([[np.copysign(5e-324, -1.0), 1.0]])
+    assert not np.array_equal(_keyed_words(tiny, [0]), zk[:1])
+
+
+def test_keyed_rows_of_other_widths_or_targets_differ():
+    zeros = [_keyed_words(np.zeros((1, d)), [0.0])[0] for d in range(4)]
+    assert len({tuple(k) for k in zeros}) == 4
+    X, y = _rows()
+    keys = _keyed_words(X, y)
+    assert not np.any(np.all(_keyed_words(X, y + 1) == keys, axis=1))
+    X2 = X.astype(float)
+    X2[0, 0] += 1e-12
+    assert not np.array_equal(_keyed_words(X2, y)[0], keys[0])
+
+
+def test_keyed_wide_rows_and_sparse_chunks_agree():
+    from sklearn_unlearn import _fingerprint
+
+    rng = np.random.default_rng(SEED)
+    X = rng.standard_normal((7, 700))  # several 256-word segments
+    y = np.arange(7)
+    keys = _keyed_words(X, y)
+    for i in range(7):
+        assert_array_equal(_keyed_words(X[i : i + 1], y[i : i + 1])[0], keys[i])
+    S = sp.random(_fingerprint._SPARSE_CHUNK + 7, 6, density=0.3, random_state=0)
+    S = S.tocsr()
+    ys = np.arange(S.shape[0]) % 3
+    assert_array_equal(_keyed_words(S, ys), _keyed_words(S.toarray(), ys))
+
+
+def test_keyed_memmap_chunks_equal_in_memory(tmp_path, monkeypatch):
+    from sklearn_unlearn.utils import _out_of_core
+
+    rng = np.random.default_rng(SEED)
+    X = rng.standard_normal((500, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 500)
+    path = tmp_path / "X.dat"
+    M = np.memmap(path, dtype=np.float32, mode="w+", shape=X.shape)
+    M[:] = X
+    M.flush()
+    M = np.memmap(path, dtype=np.float32, mode="r", shape=X.shape)
+    monkeypatch.setattr(_out_of_core, "DEFAULT_CHUNK_BYTES", 40 * 4 * 8)
+    assert_array_equal(_keyed_words(M, y), _keyed_words(X, y))
+
+
+def _reference_hash(row, K):
+    """The universal hash of one row, in pure Python integers."""
+    raw = np.asarray(row, dtype=np.float64).tobytes()
+    words = [
+        int.from_bytes(raw[4 * i : 4 * i + 4], "little") for i in range(len(raw) // 4)
+    ]
+    return [
+        sum(int(K[i][c]) * m for i, m in enumerate(words)) % 2**64
+        for c in range(len(K[0]))
+    ]
+
+
+def test_the_universal_hash_matches_a_plain_python_reference(monkeypatch):
+    from sklearn_unlearn import _fingerprint
+
+    seen = []
+    monkeypatch.setattr(_fingerprint, "_prf", lambda words, keys: seen.append(words))
+    rng = np.random.default_rng(SEED)
+    for d in (1, 5, 300):  # 300 columns: three segments of 256 words
+        X = rng.standard_normal((3, d)) * 10.0 ** rng.integers(-300, 300, (3, d))
+        X[0, 0] = -0.0
+        y = np.array([1.0, -2.5, 3e200])
+        _fingerprint.fingerprint_array(X, y, KEY)
+        K = _fingerprint._row_keys(KEY, d + 1)[0]
+        assert K.shape == (2 * (d + 1), 5) and K.max() < 2**13
+        for i in range(3):
+            row = np.r_[X[i], y[i]] + 0.0
+            assert seen[-1][i].tolist() == _reference_hash(row, K.tolist())

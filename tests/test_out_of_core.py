@@ -213,7 +213,8 @@ def test_fit_forget_mask(data, memmap, kind):
         _out_of_core(kind, memmap), y, forget=forget
     )
     mem = UnlearningClassifier(LogisticRegression()).fit(data["X"], y, forget=forget)
-    _close(est.state_.theta, mem.state_.theta, 1e-10)
+    # both refine on the rows that remain, to Newton's tol (1e-9 relative)
+    _close(est.state_.theta, mem.state_.theta, 1e-8)
     assert len(est.fingerprints_) == N - 30
 
 

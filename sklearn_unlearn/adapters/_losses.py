@@ -34,6 +34,11 @@ class BinomialLoss:
         A = (p * (1.0 - p))[:, None, None]
         return r, A
 
+    def third_derivative(self, eta: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``d^3 loss / d eta^3 = p (1 - p) (1 - 2 p)``, shape ``(n,)``."""
+        p = expit(eta[:, 0])
+        return p * (1.0 - p) * (1.0 - 2.0 * p)
+
 
 class MultinomialLoss:
     """Cross-entropy ``logsumexp(eta) - eta_y`` with ``y`` a class index."""
@@ -81,6 +86,10 @@ class SquaredLoss:
         A = np.broadcast_to(2.0 * self.scale * np.eye(K), (eta.shape[0], K, K))
         return r, A
 
+    def third_derivative(self, eta: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Zero: the loss is quadratic."""
+        return np.zeros(eta.shape[0])
+
 
 class HalfTweedieLogLoss:
     """Half Tweedie deviance with log link, as in ``sklearn._loss.HalfTweedieLoss``.
@@ -111,6 +120,13 @@ class HalfTweedieLogLoss:
         r = (m2 - m1)[:, None]
         A = ((2 - p) * m2 - (1 - p) * m1)[:, None, None]
         return r, A
+
+    def third_derivative(self, eta: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``d^3 loss / d eta^3 = (2-p)^2 mu^(2-p) - (1-p)^2 y mu^(1-p)``."""
+        e, p = eta[:, 0], self.power
+        return (2 - p) ** 2 * np.exp((2 - p) * e) - (1 - p) ** 2 * y * np.exp(
+            (1 - p) * e
+        )
 
 
 def _as_2d(y: np.ndarray) -> np.ndarray:

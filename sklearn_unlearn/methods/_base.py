@@ -100,6 +100,13 @@ class UnlearnState:
     curvature_repaired : bool
         True when the last step had to repair the cached curvature (see
         the adapters' ``updated_curvature``); its certificate is then dropped.
+    third : SampledThirdDerivative or None
+        The sampled third derivative of a linear model's data term, kept
+        current by every request (see ``adapters/_third_derivative.py``).
+    error_estimate : float or None
+        Estimated distance from ``theta`` to the exact minimiser of the
+        objective on the rows that remain (the third-order term of each step,
+        accumulated); ``None`` once a step without an estimate was taken.
 
     Examples
     --------
@@ -123,6 +130,8 @@ class UnlearnState:
     cache_error: float = 0.0
     pending_gradient: np.ndarray | None = None
     curvature_repaired: bool = False
+    third: object = None
+    error_estimate: float | None = 0.0
 
     def evolve(self, **changes) -> UnlearnState:
         """A copy with ``changes``; a step clears ``pending_gradient`` by default."""
@@ -155,6 +164,8 @@ class UnlearningMethod(BaseEstimator):
     exact_curvature = False
     #: whether its steps carry the certified error bound (``error_budget``)
     certified = False
+    #: whether its steps estimate their distance to retraining (``error_estimate``)
+    estimates_error = False
 
     def prepare(self, adapter, theta, rows: Rows, hessian=None):
         """Build the cached curvature at fit time (``None`` if not needed)."""
@@ -241,6 +252,9 @@ def reparameterize_state(adapter, state: UnlearnState, M: np.ndarray) -> Unlearn
         return (v.reshape(K, m) @ Minv.T).ravel()
 
     theta_new = theta_map(state.theta)
+    third = state.third
+    if third is not None:
+        third = third.reparameterized(M, Minv)
     # old data gradient at the optimum is -lam P theta; add the new penalty's
     pending = grad_map(-lam * P * state.theta) + lam * P * theta_new
     if state.pending_gradient is not None:
@@ -265,4 +279,8 @@ def reparameterize_state(adapter, state: UnlearnState, M: np.ndarray) -> Unlearn
         drift_2=state.drift_2 * norm_M,
         cache_error=state.cache_error * norm_Minv**2,
         pending_gradient=pending,
+        third=third,
+        error_estimate=(
+            None if state.error_estimate is None else state.error_estimate * norm_M
+        ),
     )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
-from ..adapters._newton_solver import minimize_newton
+import numpy as np
+
 from ..curvature import CholeskyCurvature
 from ..utils._compat import Interval, StrOptions
-from ._base import UnlearningMethod
+from ._base import Rows, UnlearningMethod, UpdateRequest
 
 __all__ = ["Newton"]
 
@@ -28,11 +29,20 @@ class Newton(UnlearningMethod):
 
     Parameters
     ----------
-    refine : int, default=0
-        Further exact Newton steps on the retained rows when the caller
-        passes them (``unlearn(..., X_retain=, y_retain=)``); they bring the
-        model to retraining's own tolerance and reset the error bound.
-        Linear models only.
+    refine : "auto" or int, default="auto"
+        Exact Newton steps on the retained rows when the caller passes them
+        (``unlearn(..., X_retain=, y_retain=)``; without them nothing is
+        refined). Each step is one pass over those rows (gradient, Hessian
+        formed once, a line search on the objective only when the full step
+        would not decrease it). ``"auto"``: as many steps as it takes for
+        the estimated distance to retraining (``error_estimate``, see
+        :ref:`error-estimate`) to fall below ``tol`` times the parameters'
+        norm, at most 10; none when the Newton step already is there. An
+        int: exactly that many steps. A least-squares model's step is exact:
+        its retained rows are only checked. Linear models only (a net
+        ignores ``"auto"``).
+    tol : float, default=1e-9
+        Relative tolerance of ``refine="auto"``.
     damping : float or "auto", default="auto"
         Added to the curvature's diagonal. ``"auto"``: 0 for a linear model
         (its step is exact); for a **net**, the damping that matches its
@@ -111,7 +121,8 @@ class Newton(UnlearningMethod):
     exact_curvature = True
 
     _parameter_constraints = {
-        "refine": [Interval(Integral, 0, None, closed="left")],
+        "refine": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "tol": [Interval(Real, 0, None, closed="neither")],
         "damping": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "curvature": [
             StrOptions({"auto", "dual", "lowrank", "kfac", "cholesky", "cg", "lissa"})
@@ -125,10 +136,11 @@ class Newton(UnlearningMethod):
     }
 
     certified = True  # for linear models (see the adapter)
+    estimates_error = True  # for linear models with a sampled third derivative
 
     def __init__(
         self,
-        refine: int = 0,
+        refine: int | str = "auto",
         damping: float | str = "auto",
         *,
         curvature: str = "auto",
@@ -138,8 +150,10 @@ class Newton(UnlearningMethod):
         curvature_rows: int | None = 8192,
         random_state=0,
         solver_options: dict | None = None,
+        tol: float = 1e-9,
     ):
         self.refine = refine
+        self.tol = tol
         self.damping = damping
         self.curvature = curvature
         self.matrix = matrix
@@ -154,7 +168,7 @@ class Newton(UnlearningMethod):
         return 0.0 if self.damping == "auto" else float(self.damping)
 
     def prepare(self, adapter, theta, rows, hessian=None):
-        if self.refine and not adapter.convex:
+        if self.refine != "auto" and self.refine and not adapter.convex:
             raise ValueError(
                 "Newton(refine=...) needs exact refits and is for linear models only; "
                 "use refine=0 with a net."
@@ -203,25 +217,110 @@ class Newton(UnlearningMethod):
             drift_g=drift_g,
             drift_2=drift_2,
             cache_error=cache_error,
+            error_estimate=step_error_estimate(
+                adapter, state.error_estimate, state.third, curvature, step, w_new
+            ),
         )
-        if self.refine and request.retain is not None:
-            new = refine_exactly(adapter, new, request.retain, self.refine, damping)
+        if self.refine and request.retain is not None and adapter.convex:
+            new = self._refined(adapter, new, request.retain, damping)
         return new
 
+    def _refined(self, adapter, state, retain, damping):
+        if adapter.is_quadratic:
+            return state  # the step was exact; the retained rows were checked
+        auto = self.refine == "auto"
+        for _ in range(MAX_AUTO_REFINE if auto else self.refine):
+            scale = self.tol * max(float(np.linalg.norm(state.theta)), 1e-300)
+            if auto and state.error_estimate is not None:
+                if state.error_estimate <= scale:
+                    break
+            state, moved = refine_once(adapter, state, retain, damping)
+            if auto and state.error_estimate is None and moved <= scale:
+                break
+        return state
 
-def refine_exactly(adapter, state, retain, n_steps, damping=0.0):
-    """Exact Newton steps on the retained rows; the curvature is recomputed."""
-    theta, H, grad_norm, _ = minimize_newton(
-        adapter, state.theta, retain.X, retain.y, retain.c, max_iter=n_steps
-    )
+
+#: most steps ``Newton(refine="auto")`` takes
+MAX_AUTO_REFINE = 10
+
+
+def step_error_estimate(adapter, before, third, curvature, step, total_weight):
+    """The estimated distance to the new optimum after a Newton ``step``.
+
+    ``before`` (the estimate before the step) plus ``||H'^{-1} 1/2 T'[s, s]||``
+    (see ``adapters/_third_derivative.py``): the triangle inequality keeps
+    the estimate a scalar, so no vector that depends on a forgotten row is
+    kept between requests. ``None`` when the model has no sampled tensor.
+    """
+    if before is None or not adapter.convex:
+        return None
+    if adapter.is_quadratic:
+        return before
+    if third is None:
+        return None
+    half = third.half_contraction(step, total_weight)
+    if half is None:
+        return None
+    return before + float(np.linalg.norm(curvature.solve(half)))
+
+
+def refine_once(adapter, state, retain, damping=0.0):
+    """One exact Newton step on the retained rows: one Hessian, no second pass.
+
+    The gradient and Hessian are formed at ``theta``; the full step is taken
+    when it decreases the objective (Armijo), else it is halved. The new
+    gradient is not formed: the certificate bounds it by Taylor's theorem
+    (``L3 R ||s||_G^2 / 2`` for an exact solve) and the estimate is the
+    third-order term of the step. Returns ``(state, step_norm)``.
+    """
+    X, y, c = retain.X, retain.y, retain.c
+    theta = state.theta
+    lam = adapter.penalty_strength(retain.weight)
+    P = adapter.penalty_mask
+    g = adapter.gradient(theta, X, y, c) + lam * P * theta
+    H = adapter.hessian(theta, X, y, c) + lam * np.diag(P)
     curvature = CholeskyCurvature(
         H, null_directions=adapter.null_directions(), damping=damping
     )
-    return state.evolve(
-        theta=theta,
+    step = adapter.without_null_directions(-curvature.solve(g))
+    t = armijo_length(adapter, theta, step, g, X, y, c)
+    step = t * step
+    gnorm = float(np.linalg.norm(g))
+    flat = state.evolve(
         curvature=curvature,
-        residual_bound=grad_norm,
+        residual_bound=(1.0 - t) * gnorm,
         drift_g=0.0,
         drift_2=0.0,
         cache_error=0.0,
     )
+    none = Rows(np.zeros((0, adapter.n_features_in_)), np.zeros(0), np.zeros(0))
+    request = UpdateRequest(remove=none, add=none)
+    bound, drift_g, drift_2, _ = adapter.newton_certificate(
+        flat, request, step, state.gram, state.radius, damping
+    )
+    estimate = step_error_estimate(
+        adapter, 0.0, state.third, curvature, step, retain.weight
+    )
+    if estimate is not None and t < 1.0:
+        estimate += (1.0 - t) * float(np.linalg.norm(curvature.solve(g)))
+    new = flat.evolve(
+        theta=theta + step,
+        residual_bound=bound,
+        drift_g=drift_g,
+        drift_2=drift_2,
+        error_estimate=estimate,
+    )
+    return new, float(np.linalg.norm(step))
+
+
+def armijo_length(adapter, theta, step, g, X, y, c) -> float:
+    """The largest ``t`` in 1, 1/2, 1/4, ... with sufficient decrease (Armijo)."""
+    J0 = adapter.objective(theta, X, y, c)
+    slope = float(g @ step)
+    t = 1.0
+    while t > 1e-10:
+        J = adapter.objective(theta + t * step, X, y, c)
+        if J <= J0 + 1e-4 * t * slope + 1e-15 * abs(J0):
+            return t
+        t *= 0.5
+    return t

@@ -32,6 +32,7 @@ class Retrain(UnlearningMethod):
 
     requires_retained_data = True
     certified = True
+    estimates_error = True
 
     def __init__(self):
         pass
@@ -52,4 +53,5 @@ class Retrain(UnlearningMethod):
             drift_g=0.0,
             drift_2=0.0,
             cache_error=0.0,
+            error_estimate=0.0,
         )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 
 __all__ = ["ForgetMaskError", "check_forget_mask"]
@@ -61,3 +64,18 @@ def check_forget_mask(forget, n: int, *, require_some: bool = False):
         if mask.all():
             raise ValueError("forget marks every row: no retained rows are left.")
     return mask
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside
+    the package, whatever route (pipeline, fit with ``forget=``) led to it.
+
+    Call it in the function that calls :func:`warnings.warn`.
+    """
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -173,6 +173,33 @@ def random_mask(n, frac, rng):
 
 
 # -------------------------------------------------- a and b: batch deletion
+def bare_floor(fitted, Xf, yf, secret, repeats):
+    """The same Newton step in bare NumPy/SciPy: the request's floor.
+
+    Keyed fingerprints of the request (as the library hashes them), the
+    removed rows' gradient and Hessian, a Cholesky factorisation of the
+    cached Hessian minus theirs, one solve. Binary logistic only (else None).
+    """
+    from scipy.linalg import cho_factor, cho_solve
+    from scipy.special import expit
+
+    state = fitted.state_
+    if fitted.adapter_.n_outputs != 1:
+        return None
+    H, theta = state.curvature.matrix_, state.theta
+
+    def step():
+        fingerprint_array(Xf, yf, secret)
+        Xt = np.hstack([Xf, np.ones((len(Xf), 1))])
+        p = expit(Xt @ theta)
+        g = -(Xt.T @ (p - yf))
+        D = (Xt * (p * (1 - p))[:, None]).T @ Xt
+        return theta - cho_solve(cho_factor(H - D), g)
+
+    step()
+    return statistics.median(seconds(step)[0] for _ in range(max(repeats, 3)))
+
+
 def logistic_refits(X, y, center):
     """Exact refits with both solvers; return dict name -> (seconds, theta)."""
     out = {}
@@ -256,11 +283,18 @@ def batch_scenario(
                 seconds(lambda: fingerprint_array(Xf, yf))[0] for _ in range(repeats)
             )
             r.notes.append(
-                f"of which keyed BLAKE2b fingerprints of the request "
-                f"{1e3 * fp:.3g} ms (unkeyed SHA-256, the former digest: "
+                f"of which keyed fingerprints of the request "
+                f"{1e3 * fp:.3g} ms (unkeyed SHA-256: "
                 f"{1e3 * plain:.3g} ms): without them "
                 f"{ref_time / max(wall - fp, 1e-9):.3g}×"
             )
+            floor = bare_floor(fitted, Xf, yf, secret, repeats)
+            if floor is not None:
+                r.notes.append(
+                    f"bare floor (NumPy Newton step on the cached Hessian, same "
+                    f"keyed hashing) {1e3 * floor:.3g} ms: the request is "
+                    f"{wall / floor:.2g}× the floor"
+                )
             r.target = f"≤{targets['newton']:.0e}"
             r.result = check(r.error, targets["newton"])
             if targets.get("speed"):
@@ -271,6 +305,11 @@ def batch_scenario(
         elif name == "Newton(refine=1)" and targets.get("refine"):
             r.target = f"≤{targets['refine']:.0e}"
             r.result = check(r.error, targets["refine"])
+            if targets.get("refine_speed"):
+                r.target += f"; ≥{targets['refine_speed']}×"
+                r.result += " / " + check(
+                    r.speedup, targets["refine_speed"], lower_is_better=False
+                )
         rows.append(r)
     r = Row(label, "do nothing", "rel. dist. to reference")
     r.error = rel_dist(nothing_theta, ref_theta)
@@ -301,7 +340,7 @@ def logistic_scenario(label, X, y, cfg, seed, *, center):
         "newton-cholesky",
         cfg["repeats"],
         center=center,
-        targets={"newton": 1e-4, "speed": 300, "refine": 1e-6},
+        targets={"newton": 1e-4, "speed": 300, "refine": 1e-8, "refine_speed": 3},
     )
 
 
@@ -388,7 +427,8 @@ def scenario_c(cfg, seed):
     bound = clf.ledger_[-1].param_error_bound
     r = Row(label, "Newton(), one row at a time", "final rel. dist. to refit")
     r.error = rel_dist(theta_of(clf.estimator_), ref_theta)
-    r.target, r.result = "≤1e-04", check(r.error, 1e-4)
+    r.target = "≤1e-04; median ≤0.2 ms"
+    r.result = check(r.error, 1e-4) + " / " + check(med, 0.2)
     r.update_ms = med
     r.ledger_ms = 1e3 * float(np.median(ledger))
     r.speedup = ref_s / (med / 1e3)
@@ -396,7 +436,10 @@ def scenario_c(cfg, seed):
     r.notes += [
         f"per deletion: median {med:.3g} ms, p95 {p95:.3g} ms, "
         f"total {times_ms.sum() / 1e3:.2f} s",
-        f"final ledger param_error_bound {fmt(bound, '.2g')}",
+        f"final ledger param_error_bound {fmt(bound, '.2g')}, "
+        f"param_error_estimate "
+        f"{fmt(clf.ledger_[-1].param_error_estimate, '.2g')} (absolute; true "
+        f"{np.linalg.norm(theta_of(clf.estimator_) - ref_theta):.2g})",
     ]
     ref_row = Row(label, "refit: scikit-learn newton-cholesky", "reference")
     ref_row.error, ref_row.update_ms, ref_row.speedup = 0.0, 1e3 * ref_s, 1.0
@@ -431,6 +474,7 @@ def scenario_d(cfg, seed):
     nothing = None
     for name, method, retain in (
         ("Newton() relabel", Newton(), False),
+        ("Newton() relabel with retained rows (refine='auto')", Newton(), True),
         ("Newton(refine=1) relabel", Newton(refine=1), True),
         ("Newton(refine=2) relabel", Newton(refine=2), True),
     ):
@@ -446,13 +490,24 @@ def scenario_d(cfg, seed):
         def call(m, kw=kw):
             m.relabel(X[flip], y_noisy[flip], y[flip], **kw)
 
-        wall, led, model = repeat_update(fitted, call, cfg["repeats"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            wall, led, model = repeat_update(fitted, call, cfg["repeats"])
+        warned = any(w.category.__name__ == "UnlearningBudgetWarning" for w in caught)
         r = Row(label, name, "rel. dist. to clean-label fit")
         r.error = rel_dist(theta_of(model.estimator_), ref_theta)
         r.update_ms, r.ledger_ms = 1e3 * wall, 1e3 * led
         r.speedup = ref_s / wall
         r.prep_s = fit_s - plain_fit
-        r.target, r.result = "≤1e-03", check(r.error, 1e-3)
+        if "auto" in name:
+            r.target, r.result = "≤1e-06", check(r.error, 1e-6)
+        elif not retain:
+            r.target = "≤1e-03 or warns"
+            r.result = "PASS" if (r.error <= 1e-3 or warned) else "FAIL"
+            r.notes.append("warned" if warned else "no warning")
+        r.notes.append(
+            f"estimate {fmt(_last_ledger(model).param_error_estimate, '.2g')}"
+        )
         bound = model.ledger_[-1].param_error_bound
         if bound is not None:
             r.notes.append(f"ledger bound {bound:.2g}")

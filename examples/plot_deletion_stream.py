@@ -8,9 +8,10 @@ model stays usable in between, and every request leaves a record in the
 ledger that can be exported for an audit.
 
 We use the bundled Wisconsin breast cancer data (699 rows, 9 numeric
-features) with a standardising pipeline inside the unlearning estimator.
-After every request we refit from scratch, only to show how close the updated
-model stays to retraining; in production you would not.
+features), standardised in front of the unlearning estimator (the scaler is
+downdated with every request too). After every request we refit from scratch,
+only to show how close the updated model stays to retraining; in production
+you would not.
 """
 
 # %%
@@ -20,11 +21,11 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_unlearn import UnlearningClassifier
 from sklearn_unlearn.datasets import load_breast_cancer_original
+from sklearn_unlearn.pipeline import make_pipeline
 
 QUICK = os.environ.get("SKLEARN_UNLEARN_QUICK") == "1"
 n_requests, rows_per_request = (8, 5) if QUICK else (30, 5)
@@ -35,7 +36,7 @@ X, y = X[complete], y[complete]
 
 
 def make_model():
-    return UnlearningClassifier(make_pipeline(StandardScaler(), LogisticRegression()))
+    return make_pipeline(StandardScaler(), UnlearningClassifier(LogisticRegression()))
 
 
 clf = make_model().fit(X, y)
@@ -50,7 +51,7 @@ remaining = np.ones(len(X), dtype=bool)
 
 
 def theta(model):
-    est = model.estimator_[-1]
+    est = model[-1].estimator_
     return np.r_[est.coef_.ravel(), est.intercept_]
 
 
@@ -82,15 +83,16 @@ assert np.array_equal(theta(clf), before)
 # -------------------------
 # ``to_frame`` gives one row per fit or update (fingerprints counted);
 # ``to_json`` the full record, with the hex fingerprints of every removed row.
-frame = clf.ledger_.to_frame()
+ledger = clf[-1].ledger_  # the unlearning estimator keeps the ledger
+frame = ledger.to_frame()
 print(
     frame[
         ["operation", "n_removed", "n_remaining", "duration_s", "param_error_bound"]
     ].tail()
 )
-audit = json.loads(clf.ledger_.to_json())
+audit = json.loads(ledger.to_json())
 print(len(audit), "entries; first removed fingerprint:", audit[1]["removed"][0])
-# frame.to_csv("ledger.csv") or open("ledger.json", "w").write(clf.ledger_.to_json())
+# frame.to_csv("ledger.csv") or open("ledger.json", "w").write(ledger.to_json())
 
 # %%
 # Plot: distance to retraining along the stream

@@ -18,12 +18,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_unlearn import UnlearningClassifier
 from sklearn_unlearn.datasets import load_breast_cancer_original
 from sklearn_unlearn.methods import Newton
+from sklearn_unlearn.pipeline import make_pipeline
 
 X, y = load_breast_cancer_original(return_X_y=True)
 complete = ~np.isnan(X).any(axis=1)
@@ -33,13 +33,12 @@ X_train, X_test, y_train, y_test = train_test_split(
 
 
 def make_model(method="newton"):
-    return UnlearningClassifier(
-        make_pipeline(StandardScaler(), LogisticRegression(C=0.05)), method=method
-    )
+    clf = UnlearningClassifier(LogisticRegression(C=0.05), method=method)
+    return make_pipeline(StandardScaler(), clf)
 
 
 def theta(model):
-    est = model.estimator_[-1]
+    est = model[-1].estimator_
     return np.r_[est.coef_.ravel(), est.intercept_]
 
 
@@ -82,7 +81,8 @@ for share in shares:
     )
 
 print("test accuracy, clean fit:", round(clean.score(X_test, y_test), 3))
-print("ledger:", model.ledger_[-1].operation, model.ledger_[-1].n_removed, "rows")
+entry = model[-1].ledger_[-1]
+print("ledger:", entry.operation, entry.n_removed, "rows")
 
 # %%
 # Plot: distance to the model trained on clean labels

@@ -16,7 +16,6 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     _check_sample_weight,
     _num_samples,
-    check_array,
     check_is_fitted,
 )
 
@@ -27,8 +26,6 @@ from ._preprocessed_update import (
     check_remaining,
     check_retained_rows,
     missing_rows_error,
-    update_through_preprocessing,
-    warn_preprocessing_once,
 )
 from ._request_methods import KEEP_WEIGHTS, RequestMethodsMixin
 from ._request_rows import explain_missing
@@ -39,7 +36,6 @@ from .adapters._third_derivative import SampledThirdDerivative
 from .curvature import CholeskyCurvature, NotPositiveDefiniteError
 from .methods import METHOD_SHORTCUTS, UnlearningMethod
 from .methods._base import Rows, UnlearnState, UpdateRequest, reparameterize_state
-from .preprocessing import PreprocessingRecord
 from .utils._compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
 from .utils._namespace import all_finite, distance
 from .utils._out_of_core import (
@@ -113,6 +109,14 @@ def _estimator_has(attr):
     return check
 
 
+def _short_repr(step, width=60) -> str:
+    """A step as it would be written, or ``Name(...)`` when that is long."""
+    if step is None or isinstance(step, str):
+        return repr(step)
+    text = " ".join(repr(step).split())
+    return text if len(text) <= width else f"{type(step).__name__}(...)"
+
+
 _POLISH_WARN = 0.01  # relative move of polish that means "not converged"
 
 
@@ -173,18 +177,32 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
         method._validate_params()
         return method
 
-    @property
-    def _wraps_pipeline(self) -> bool:
-        return isinstance(self.estimator, Pipeline)
-
     def _model_template(self):
-        """The unfitted linear model: the estimator, or a pipeline's last step."""
-        return self.estimator[-1] if self._wraps_pipeline else self.estimator
+        """The unfitted wrapped model."""
+        return self.estimator
 
     @property
     def _model(self):
-        """The fitted linear model inside ``estimator_``."""
-        return self.estimator_[-1] if self._wraps_pipeline else self.estimator_
+        """The fitted wrapped model."""
+        return self.estimator_
+
+    def _refuse_pipeline(self) -> None:
+        """Refuse a scikit-learn ``Pipeline`` as ``estimator``, naming the route.
+
+        Preprocessing goes in front of the unlearning estimator, in an
+        :class:`~sklearn_unlearn.pipeline.UnlearnPipeline`, never inside it.
+        """
+        if not isinstance(self.estimator, Pipeline):
+            return
+        name = type(self).__name__
+        steps = [_short_repr(step) for _, step in self.estimator.steps]
+        model = steps.pop() if steps else "<the model>"
+        args = ", ".join([*steps, f"{name}({model})"])
+        raise TypeError(
+            f"{name} wraps a model, not a Pipeline: put it last in "
+            f"sklearn_unlearn.pipeline.make_pipeline({args}), which downdates "
+            "the preprocessing exactly and works on DataFrames."
+        )
 
     @property
     def _is_net(self) -> bool:
@@ -200,8 +218,6 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
         return net_input_dtype(self._model_template())
 
     def _validate_X(self, X, *, reset):
-        if self._wraps_pipeline:  # the pipeline's own steps validate raw input
-            return validate_data(self, X, reset=reset, skip_check_array=True)
         return validate_data(
             self,
             X,
@@ -241,20 +257,12 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
         return not (small and type(method).__name__ not in OUT_OF_CORE_METHODS)
 
     def _validate_model_X(self, Z):
-        """Rows as the linear model sees them (after any preprocessing)."""
-        if not self._wraps_pipeline:
-            if self._is_plain_rows(Z):  # what validate_data would return as is
-                return Z
-            if self._reads_in_chunks(Z, self.method_):
-                return self._validate_out_of_core(Z, reset=False)
-            return self._validate_X(Z, reset=False)
-        Z = check_array(Z, accept_sparse=("csr", "csc"), dtype=np.float64)
-        if Z.shape[1] != self.adapter_.n_features_in_:
-            raise ValueError(
-                f"The preprocessed rows have {Z.shape[1]} features but the model "
-                f"expects {self.adapter_.n_features_in_}."
-            )
-        return Z
+        """A request's rows, checked as ``fit`` checked its rows."""
+        if self._is_plain_rows(Z):  # what validate_data would return as is
+            return Z
+        if self._reads_in_chunks(Z, self.method_):
+            return self._validate_out_of_core(Z, reset=False)
+        return self._validate_X(Z, reset=False)
 
     def _validate_y(self, y, n):
         y = np.asarray(y)
@@ -361,10 +369,9 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
         -------
         self : object
         """
+        self._refuse_pipeline()
         check_model(self._model_template())
         X_arg, y_arg = X, y
-        if self._wraps_pipeline and self._is_net:
-            raise ValueError("a skorch net behind a pipeline is not supported yet.")
         method = self._make_method()
         self._check_error_budget(method)
         if (X_val is None) != (y_val is None):
@@ -374,11 +381,7 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
                 f"X_val and y_val are the rows on which a criterion is measured; "
                 f"{method.name} has no criterion (PUMA has)."
             )
-        X_raw = None
-        if self._wraps_pipeline:
-            X_raw = validate_data(self, X, reset=True, skip_check_array=True)
-            y = self._validate_y(y, _num_samples(X_raw))
-        elif self._reads_in_chunks(X, method):
+        if self._reads_in_chunks(X, method):
             from .adapters._chunked import check_out_of_core_method
 
             check_out_of_core_method(method)
@@ -396,35 +399,18 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
                 dtype=self._input_dtype,
                 y_numeric=self._is_regressor,
             )
-        n = _num_samples(X if X_raw is None else X_raw)
+        n = _num_samples(X)
         forget = self._check_forget(forget, n)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, np.empty((n, 0)))
         self._check_targets(y, sample_weight)
         t0 = time.perf_counter()
-        if X_raw is not None:
-            pre = clone(self.estimator[:-1])
-            X = check_array(
-                pre.fit_transform(X_raw, y),
-                accept_sparse=("csr", "csc"),
-                dtype=np.float64,
-            )
-            self.preprocessing_record_ = PreprocessingRecord.from_fitted(
-                pre, X_raw, sample_weight=sample_weight
-            )
-            self._preprocessing_warned = False
-            if X_val is not None:  # the criterion sees the model's features
-                X_val = pre.transform(X_val)
         if X_val is not None:
             method.set_params(validation=(X_val, y_val))
         est, adapter, theta, H, gnorm = self._refit_theta(X, y, sample_weight)
         self._check_error_budget(method, adapter)
         polish_notes = self._polish_notes(adapter.get_theta(est), theta, est)
         adapter.set_theta(est, theta)
-        if X_raw is not None:
-            model = est
-            est = clone(self.estimator)
-            est.steps = list(pre.steps) + [(self.estimator.steps[-1][0], model)]
         rows = Rows(X, adapter.encode_target(y), adapter.row_weights(y, sample_weight))
         curvature = method.prepare(adapter, theta, rows, hessian=H)
         self.estimator_ = est
@@ -438,7 +424,7 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
             if self.fingerprint_key is None
             else self.fingerprint_key
         )
-        keys = fingerprint_array(X if X_raw is None else X_raw, y, self._key())
+        keys = fingerprint_array(X, y, self._key())
         third = None
         if method.estimates_error and adapter.convex:
             third = SampledThirdDerivative.build(
@@ -473,18 +459,17 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
         )
         if forget is not None and forget.any():
             keep = ~forget
-            X_in = X if X_raw is None else X_raw
             retain = None
             if self._needs_retain(method):
                 retain = (
-                    take_rows(X_in, keep),
+                    take_rows(X, keep),
                     y[keep],
                     None if sample_weight is None else sample_weight[keep],
                 )
             self._update(
                 "unlearn",
                 remove=(
-                    take_rows(X_in, forget),
+                    take_rows(X, forget),
                     y[forget],
                     None if sample_weight is None else sample_weight[forget],
                 ),
@@ -684,63 +669,6 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
             )
 
     def _update(
-        self,
-        operation,
-        remove,
-        add,
-        retain,
-        feature_map=None,
-        notes=(),
-        row_keys=None,
-        started=None,
-    ):
-        """Apply one request; a wrapped pipeline downdates its preprocessing first."""
-        if self._wraps_pipeline and feature_map is None:
-            check_is_fitted(self)
-            return self._update_through_preprocessing(operation, remove, add, retain)
-        return self._update_model(
-            operation, remove, add, retain, feature_map, notes, row_keys, started
-        )
-
-    def _update_through_preprocessing(self, operation, remove, add, retain):
-        """Downdate the fitted preprocessing, then update the model in new features.
-
-        Fingerprints are taken of the raw rows; the model's update sees the
-        rows through the *new* preprocessing and the affine map from new to
-        old features. Nothing is swapped in unless the model's update
-        succeeded.
-        """
-        result = update_through_preprocessing(
-            preprocessor=self.estimator_[:-1],
-            record=self.preprocessing_record_,
-            fingerprints=self.fingerprints_,
-            update_model=self._update_model,
-            operation=operation,
-            remove=self._raw_rows(remove),
-            add=self._raw_rows(add),
-            retain=self._raw_rows(retain),
-            key=self._key(),
-            classes=getattr(self, "classes_", None),
-        )
-        if result.changed:
-            self.estimator_.steps[:-1] = result.preprocessor.steps
-            self.preprocessing_record_ = result.record
-        warn_preprocessing_once(
-            self,
-            result.notes,
-            "The preprocessing still holds statistics of forgotten rows: ",
-            stacklevel=5,
-        )
-        return self
-
-    def _raw_rows(self, t):
-        """A request's raw rows ``(X, y, sample_weight)``, checked as ``fit`` did."""
-        if t is None:
-            return None
-        X = self._validate_X(t[0], reset=False)
-        return (X, self._validate_y(t[1], _num_samples(X)), t[2])
-
-    def _update_model(
         self,
         operation,
         remove,

@@ -23,7 +23,10 @@ class UnlearningClassifier(ClassifierMixin, BaseUnlearner):
     ----------
     estimator : estimator instance
         The classifier to wrap: ``LogisticRegression`` (l2 or no penalty) or
-        ``RidgeClassifier``.
+        ``RidgeClassifier``. A scikit-learn ``Pipeline`` is refused at
+        ``fit`` (``TypeError``): put this estimator last in
+        :func:`sklearn_unlearn.pipeline.make_pipeline` instead, which
+        downdates the preprocessing too.
     method : {"newton", "first_order", "ssse", "retrain"} or UnlearningMethod, \
             default="newton"
         How updates are computed; a method object's hyperparameters are

@@ -20,10 +20,10 @@ from .methods import Newton
 
 __all__ = ["run_demo"]
 
-#: The methods compared, in table order: (label, method, needs the retained rows).
+#: The methods compared, in table order: (label, method, given the retained rows).
 _METHODS = (
     ("newton", "newton", False),
-    ("newton refine=1", Newton(refine=1), True),
+    ("newton, retained rows", Newton(), True),
     ("first_order", "first_order", False),
     ("ssse", "ssse", False),
     ("retrain", "retrain", True),
@@ -207,9 +207,9 @@ def run_demo(random_state=0, forget_fraction=0.05) -> pd.DataFrame:
     (``log1p`` of the numeric columns, one-hot over the category codes listed
     in the dataset description). A random ``forget_fraction`` of the training
     rows is then forgotten with each method, every time from a fresh fit:
-    ``Newton()``, ``Newton(refine=1)``, ``FirstOrder()``, ``SSSE()`` and
-    ``Retrain()``, the last two fed the retained rows. ``Retrain`` is the
-    reference the others are compared with.
+    ``Newton()``, ``Newton()`` given the retained rows (it refines on them),
+    ``FirstOrder()``, ``SSSE()`` and ``Retrain()`` (given the retained rows
+    too). ``Retrain`` is the reference the others are compared with.
 
     Parameters
     ----------
@@ -242,7 +242,7 @@ def run_demo(random_state=0, forget_fraction=0.05) -> pd.DataFrame:
     >>> from sklearn_unlearn._demo import run_demo
     >>> table = run_demo()
     >>> table["method"].tolist()
-    ['newton', 'newton refine=1', 'first_order', 'ssse', 'retrain']
+    ['newton', 'newton, retained rows', 'first_order', 'ssse', 'retrain']
     >>> table.shape
     (5, 6)
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 
@@ -150,6 +150,17 @@ class Ledger:
             fields[key] = _fingerprints(fields.get(key, ()))
         fields["notes"] = tuple(fields.get("notes", ()))
         self._entries.append(LedgerEntry(**fields))
+
+    def _revise_last_notes(self, notes) -> None:
+        """Replace the notes of the last entry (the request that just ran).
+
+        Only for the code that ran that request, to say what it did after
+        the entry was written (e.g. a pipeline that dropped a column no
+        remaining row uses, once the model's update was recorded).
+        """
+        if not self._entries:
+            raise IndexError("the ledger has no entry")
+        self._entries[-1] = replace(self._entries[-1], notes=tuple(notes))
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -1,10 +1,9 @@
 """One update of a model with fitted preprocessing in front of it.
 
-Shared by :class:`~sklearn_unlearn.UnlearningClassifier` (and the regressor)
-wrapping a scikit-learn ``Pipeline`` and by
-:class:`~sklearn_unlearn.pipeline.UnlearnPipeline`: both keep fingerprints of
-the *raw* rows and a :class:`~sklearn_unlearn.preprocessing.PreprocessingRecord`
-of what the preprocessing was fitted on, and both update in the same order:
+Used by :class:`~sklearn_unlearn.pipeline.UnlearnPipeline`, which keeps
+fingerprints of the *raw* rows and a
+:class:`~sklearn_unlearn.preprocessing.PreprocessingRecord` of what the
+preprocessing was fitted on, and updates in this order:
 
 1. check the request on the raw rows against the fingerprints;
 2. downdate a copy of the preprocessing (a relabelling leaves it as it is);
@@ -77,6 +76,18 @@ def check_remaining(n_remaining) -> None:
         )
 
 
+def _by_first_word(keys: np.ndarray) -> np.ndarray:
+    """Fingerprints sorted by their first word: a quarter of a lexsort's time.
+
+    Equal sorted sequences prove equal multisets. Rows sharing a first word
+    are copies of one row (the words are a keyed PRF's output), so their
+    order within a tie does not matter; two different rows with the same
+    first word (probability 2**-64) could only make a valid request be
+    refused, never a wrong one pass.
+    """
+    return keys[np.argsort(keys[:, 0], kind="stable")]
+
+
 def check_retained_rows(fingerprints: RowMultiset, keys_k, keys_r, keys_a) -> None:
     """Check that ``keys_k`` are the rows held after removing and adding rows.
 
@@ -85,11 +96,10 @@ def check_retained_rows(fingerprints: RowMultiset, keys_k, keys_r, keys_a) -> No
     """
     left = np.concatenate([fingerprints.keys(), as_key_array(keys_a)])
     right = np.concatenate([as_key_array(keys_k), as_key_array(keys_r)])
-    if len(left) == len(right):
-        left = left[np.lexsort((left[:, 1], left[:, 0]))]
-        right = right[np.lexsort((right[:, 1], right[:, 0]))]
-        if np.array_equal(left, right):
-            return
+    if len(left) == len(right) and np.array_equal(
+        _by_first_word(left), _by_first_word(right)
+    ):
+        return
     got, expected = (
         Counter(map(tuple, right.tolist())),
         Counter(map(tuple, left.tolist())),

@@ -20,7 +20,10 @@ class UnlearningRegressor(RegressorMixin, BaseUnlearner):
     Parameters
     ----------
     estimator : estimator instance
-        The regressor to wrap.
+        The regressor to wrap. A scikit-learn ``Pipeline`` is refused at
+        ``fit`` (``TypeError``): put this estimator last in
+        :func:`sklearn_unlearn.pipeline.make_pipeline` instead, which
+        downdates the preprocessing too.
     method : {"newton", "first_order", "ssse", "retrain"} or UnlearningMethod, \
             default="newton"
     error_budget : float, default=None

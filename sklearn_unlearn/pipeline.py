@@ -16,13 +16,16 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from ._drop_columns import ColumnDropRefused, prepare_column_drop
 from ._fingerprint import RowMultiset, fingerprint_array
 from ._fingerprint_key import FingerprintKey, resolve_key
 from ._preprocessed_update import update_through_preprocessing, warn_preprocessing_once
 from ._request_methods import RequestMethodsMixin
 from ._request_rows import FrameSchema
 from ._training_fold import record_training_fold
+from .curvature import NotPositiveDefiniteError
 from .preprocessing import PreprocessingRecord
+from .preprocessing._categories import forgotten_categories
 from .utils._validation import check_forget_mask
 
 __all__ = ["UnlearnPipeline", "make_pipeline"]
@@ -66,9 +69,14 @@ class UnlearnPipeline(RequestMethodsMixin, Pipeline):
     3. only if that succeeded are the new preprocessing steps swapped in.
        On any error the pipeline is exactly as before.
 
-    Steps whose state cannot be downdated (imputers' medians, categories
-    seen only in forgotten rows, unknown transformers) are named in
-    ``preprocessing_notes_``, and a :class:`PreprocessingStateWarning` is
+    A category of a ``OneHotEncoder`` (``handle_unknown="ignore"``, in the
+    last ``ColumnTransformer``) seen only in forgotten rows is dropped from
+    the encoder, and its column from an L2-penalised linear model, after the
+    model's update: a refit's coefficient on that column would be 0.
+
+    Steps whose state cannot be downdated (imputers' medians, other
+    categories seen only in forgotten rows, unknown transformers) are named
+    in ``preprocessing_notes_``, and a :class:`PreprocessingStateWarning` is
     raised the first time this happens after ``fit``.
 
     Parameters
@@ -339,23 +347,61 @@ class UnlearnPipeline(RequestMethodsMixin, Pipeline):
             row_keys=getattr(self, "_model_raw_keys", False),
             classes=getattr(last, "classes_", None),
         )
+        record, notes = result.record, list(result.notes)
+        drop = self._category_drop(result, last) if result.changed else None
         # commit, all at once
+        if drop is not None:
+            plan, commit_model = drop
+            plan.apply()
+            commit_model()
+            record = plan.new_record(record)
+            residue = set(plan.residue_notes)
+            notes = [n for n in notes if n not in residue]
+            ledger = getattr(last, "ledger_", None)
+            if ledger is not None and len(ledger):
+                kept = [n for n in ledger[-1].notes if n not in residue]
+                ledger._revise_last_notes([*kept, *plan.drop_notes])
         if result.changed:
             for i, (name, step) in enumerate(result.preprocessor.steps):
                 self.steps[i] = (name, step)
-        self.preprocessing_record_ = result.record
+        self.preprocessing_record_ = record
         result.commit_fingerprints(self.fingerprints_)
-        fresh = [n for n in result.notes if n not in self.preprocessing_notes_]
+        fresh = [n for n in notes if n not in self.preprocessing_notes_]
         self.preprocessing_notes_.extend(fresh)
         warn_preprocessing_once(
             self,
-            result.notes,
+            notes,
             "Some preprocessing state still depends on the forgotten rows "
             "(see preprocessing_notes_; this warning is shown once per "
             "fitted pipeline): ",
             stacklevel=4,
         )
         return self
+
+    def _category_drop(self, result, last):
+        """Categories only forgotten rows held, if they can be dropped exactly.
+
+        A refit on the remaining rows would not learn them, and under an L2
+        penalty its coefficients on their one-hot columns are 0: dropping
+        them from the encoder and the columns from the model (after its
+        update, which needs the removed rows' ones in those columns) is the
+        refit's answer. Returns ``(plan, commit_model)``, or None (the
+        encoders keep them, as the notes say) when the drop would not be
+        exact; nothing is changed here.
+        """
+        width = getattr(last, "n_features_in_", None)
+        if width is None:
+            return None
+        plan = forgotten_categories(
+            result.preprocessor, self.preprocessing_record_, result.record, width
+        )
+        if plan is None:
+            return None
+        try:
+            commit_model = prepare_column_drop(last, plan.columns)
+        except (ColumnDropRefused, NotPositiveDefiniteError):
+            return None
+        return plan, commit_model
 
 
 def _name_estimators(estimators):

@@ -18,7 +18,7 @@ COLUMNS = [
     "max_proba_diff",
     "test_accuracy",
 ]
-METHODS = ["newton", "newton refine=1", "first_order", "ssse", "retrain"]
+METHODS = ["newton", "newton, retained rows", "first_order", "ssse", "retrain"]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_newton_beats_doing_nothing(table):
     assert by_method.loc["newton", "param_distance"] < nothing
     # the refined step is closer still
     assert (
-        by_method.loc["newton refine=1", "param_distance"]
+        by_method.loc["newton, retained rows", "param_distance"]
         < by_method.loc["newton", "param_distance"]
     )
 

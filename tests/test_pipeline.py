@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import make_column_transformer
+from sklearn.exceptions import NotFittedError
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.pipeline import make_pipeline as sk_make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
-from sklearn_unlearn import UnlearningClassifier
+from sklearn_unlearn import UnlearningClassifier, UnlearningRegressor
 from sklearn_unlearn._fingerprint import fingerprint_rows, to_hex
 from sklearn_unlearn._request_methods import KEEP_WEIGHTS
 from sklearn_unlearn.datasets import load_german_credit
@@ -390,7 +392,7 @@ def test_weighted_pipeline(credit):
     assert err / np.abs(d_ref).max() < 3e-4
 
 
-# ------------------------- one code path: UnlearningClassifier(Pipeline)
+# ------------------------------- one front door, and one route for pipelines
 def test_request_methods_are_shared():
     from sklearn_unlearn._request_methods import RequestMethodsMixin
 
@@ -422,9 +424,7 @@ def test_empty_requests_are_refused(credit, wrap, op, match):
             StandardScaler(), UnlearningClassifier(LogisticRegression())
         )
     else:
-        model = UnlearningClassifier(
-            sk_make_pipeline(StandardScaler(), LogisticRegression())
-        )
+        model = UnlearningClassifier(LogisticRegression())
     model.fit(Xn, y)
     before = joblib.hash(model)
     calls = {
@@ -440,17 +440,60 @@ def test_empty_requests_are_refused(credit, wrap, op, match):
     assert joblib.hash(model) == before
 
 
-def test_estimator_wrapping_pipeline_matches_refit(credit):
-    """The estimator takes the pipeline's path: weights, downdate, new features."""
+@pytest.mark.parametrize(
+    "make, steps",
+    [
+        (
+            lambda: UnlearningClassifier(
+                sk_make_pipeline(StandardScaler(), LogisticRegression(C=0.5))
+            ),
+            "StandardScaler(), UnlearningClassifier(LogisticRegression(C=0.5))",
+        ),
+        (
+            lambda: UnlearningRegressor(sk_make_pipeline(StandardScaler(), Ridge())),
+            "StandardScaler(), UnlearningRegressor(Ridge())",
+        ),
+        (
+            lambda: UnlearningClassifier(
+                make_pipeline(StandardScaler(), LogisticRegression())
+            ),
+            "StandardScaler(), UnlearningClassifier(LogisticRegression())",
+        ),
+    ],
+)
+def test_an_estimator_wrapping_a_pipeline_is_refused_at_fit(credit, make, steps):
+    """Preprocessing goes in front of the estimator, never inside it: fit
+    says so, names the replacement, and fits nothing."""
+    X, y, num, _ = credit
+    model = make()
+    name = type(model).__name__
+    expected = (
+        f"{name} wraps a model, not a Pipeline: put it last in "
+        f"sklearn_unlearn.pipeline.make_pipeline({steps}), which downdates the "
+        "preprocessing exactly and works on DataFrames."
+    )
+    with pytest.raises(TypeError) as info:
+        model.fit(X[num], y)
+    assert str(info.value) == expected
+    assert not [k for k in vars(model) if k.endswith("_")]
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+    for _, step in model.estimator.steps:
+        with pytest.raises(NotFittedError):
+            check_is_fitted(step)
+
+
+def test_weighted_pipeline_matches_refit(credit):
+    """Weights on the model's rows, the preprocessing downdated, new features."""
     X, y, num, cat = credit
     w = np.random.default_rng(1).uniform(0.5, 2.0, len(X))
     gone = mask(len(X), 20, seed=7)
-    clf = UnlearningClassifier(
-        sk_make_pipeline(columns(num, cat), LogisticRegression()),
-        method=Newton(refine=1),
-    ).fit(X, y, sample_weight=w)
-    assert clf.preprocessing_record_.total_weight == pytest.approx(w.sum())
-    clf.unlearn(
+    pipe = make_pipeline(
+        columns(num, cat),
+        UnlearningClassifier(LogisticRegression(), method=Newton(refine=1)),
+    ).fit(X, y, unlearningclassifier__sample_weight=w)
+    assert pipe.preprocessing_record_.total_weight == pytest.approx(w.sum())
+    pipe.unlearn(
         X[gone],
         y[gone],
         X_retain=X[~gone],
@@ -460,45 +503,45 @@ def test_estimator_wrapping_pipeline_matches_refit(credit):
     ref = sk_make_pipeline(
         columns(num, cat), LogisticRegression(solver="newton-cholesky", tol=1e-12)
     ).fit(X[~gone], y[~gone], logisticregression__sample_weight=w[~gone])
-    assert_same_scaler(scaler_of(clf.estimator_), scaler_of(ref))
-    assert clf.preprocessing_record_.n_rows == 980
-    assert clf.preprocessing_record_.total_weight == pytest.approx(w[~gone].sum())
+    assert_same_scaler(scaler_of(pipe), scaler_of(ref))
+    assert pipe.preprocessing_record_.n_rows == 980
+    assert pipe.preprocessing_record_.total_weight == pytest.approx(w[~gone].sum())
     d_ref = ref.decision_function(X[~gone])
-    err = np.abs(clf.decision_function(X[~gone]) - d_ref).max()
+    err = np.abs(pipe.decision_function(X[~gone]) - d_ref).max()
     assert err / np.abs(d_ref).max() < 3e-4
-    assert len(clf.fingerprints_) == 980
-    assert clf.ledger_[-1].removed == tuple(
-        fingerprint_rows(X[gone], y[gone], clf.fingerprint_key_.secret())
+    assert len(pipe.fingerprints_) == len(pipe[-1].fingerprints_) == 980
+    assert pipe[-1].ledger_[-1].removed == tuple(
+        fingerprint_rows(X[gone], y[gone], pipe.fingerprint_key_.secret())
     )
 
 
-def test_estimator_wrapping_pipeline_relabel_and_warning(credit):
+def test_relabel_and_warning_with_unlearning_classifier(credit):
     X, y, num, cat = credit
     pre = make_column_transformer(
         (sk_make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), num),
         (OneHotEncoder(handle_unknown="ignore"), cat),
     )
-    clf = UnlearningClassifier(sk_make_pipeline(pre, LogisticRegression()))
-    clf.fit(X, y)
-    steps, record = list(clf.estimator_.steps[:-1]), clf.preprocessing_record_
+    pipe = make_pipeline(pre, UnlearningClassifier(LogisticRegression()))
+    pipe.fit(X, y)
+    steps, record = list(pipe.steps[:-1]), pipe.preprocessing_record_
     y2 = y.copy()
     y2[:5] = 1 - y2[:5]
     with warnings.catch_warnings():
         warnings.simplefilter("error", PreprocessingStateWarning)
-        clf.relabel(X[:5], y[:5], y2[:5])  # label-free steps: nothing to note
-    assert clf.estimator_.steps[:-1] == steps
-    assert clf.preprocessing_record_ is record
+        pipe.relabel(X[:5], y[:5], y2[:5])  # label-free steps: nothing to note
+    assert pipe.steps[:-1] == steps
+    assert pipe.preprocessing_record_ is record
     with pytest.warns(PreprocessingStateWarning, match="medians") as rec:
-        clf.unlearn(X[:5], y2[:5])
+        pipe.unlearn(X[:5], y2[:5])
     assert rec[0].filename == __file__
-    assert clf.estimator_.steps[0][1] is not steps[0][1]
-    assert "medians" in clf.ledger_[-1].notes[0]
+    assert pipe.steps[0][1] is not steps[0][1]
+    assert any("medians" in note for note in pipe[-1].ledger_[-1].notes)
     with warnings.catch_warnings():
         warnings.simplefilter("error", PreprocessingStateWarning)
-        clf.unlearn(X[5:10], y[5:10])
-    clf.fit(X, y)  # a new fit warns again
+        pipe.unlearn(X[5:10], y[5:10])
+    pipe.fit(X, y)  # a new fit warns again
     with pytest.warns(PreprocessingStateWarning):
-        clf.unlearn(X[:5], y[:5])
+        pipe.unlearn(X[:5], y[:5])
 
 
 def test_retrain_forgets_through_fit_forget(credit):

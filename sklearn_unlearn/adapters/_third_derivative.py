@@ -38,6 +38,8 @@ kept.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from ..utils._out_of_core import ChunkedRows
@@ -59,9 +61,16 @@ def _design(adapter, X) -> np.ndarray:
     return Xd
 
 
+@lru_cache(maxsize=8)
 def _pairs(d: int) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs ``k <= l``: the tensor is symmetric, half of it is kept."""
     return np.triu_indices(d)
+
+
+@lru_cache(maxsize=8)
+def _pair_weights(d: int) -> np.ndarray:
+    k, l = _pairs(d)
+    return np.where(k == l, 1.0, 2.0)
 
 
 def _cubes(Xt: np.ndarray, w: np.ndarray, out: np.ndarray | None = None):
@@ -165,7 +174,6 @@ class SampledThirdDerivative:
         """
         new = object.__new__(SampledThirdDerivative)
         new.__dict__.update(self.__dict__)
-        new._coefficients = dict(self._coefficients)
         new._pending = list(self._pending)
         for rows, keys, sign in ((remove, keys_remove, -1.0), (add, keys_add, 1.0)):
             if rows.n == 0:
@@ -173,6 +181,8 @@ class SampledThirdDerivative:
             chosen = np.flatnonzero(new.selected(keys))
             if not len(chosen):
                 continue
+            if new._coefficients is self._coefficients:  # copied on first write
+                new._coefficients = dict(self._coefficients)
             Xt = _design(adapter, rows.X[chosen])
             if sign > 0:
                 coef = rows.c[chosen] * self._third(adapter, theta, Xt, rows.y[chosen])
@@ -207,9 +217,8 @@ class SampledThirdDerivative:
         s = np.asarray(step, dtype=np.float64).ravel()
         u = s if self._to_current is None else self._to_current.T @ s
         k, l = _pairs(len(u))
-        uu = u[k] * u[l]
-        uu[k != l] *= 2.0  # each off-diagonal pair stands for two entries
-        v = self.tensor_ @ uu
+        # each off-diagonal pair stands for two entries of the full tensor
+        v = self.tensor_ @ (_pair_weights(len(u)) * u[k] * u[l])
         for Xf, coef in self._pending:
             v += Xf.T @ (coef * (Xf @ u) ** 2)
         if self._to_current is not None:
@@ -234,6 +243,28 @@ class SampledThirdDerivative:
         B_inv = np.eye(len(M)) if self._to_fit is None else self._to_fit
         new._to_current = M_inv @ B
         new._to_fit = B_inv @ M
+        return new
+
+    def without_columns(self, keep):
+        """A copy for a model whose input columns are only ``keep``.
+
+        The tensor stays in the coordinates of the fit; the maps between the
+        fit's and the current columns become rectangular,
+        ``x~_current = B[keep] x~_fit`` and ``x~_fit = B^{-1}[:, keep] x~_current``,
+        which holds for every row whose dropped columns are zero (every
+        remaining row: a column is dropped when no remaining row uses it).
+        """
+        if self._pending:  # pragma: no cover - only between check and commit
+            raise RuntimeError("a request is in progress")
+        keep = np.asarray(keep, dtype=np.intp).reshape(-1)
+        new = object.__new__(SampledThirdDerivative)
+        new.__dict__.update(self.__dict__)
+        d_fit = self.tensor_.shape[0]
+        B = np.eye(d_fit) if self._to_current is None else self._to_current
+        B_inv = np.eye(d_fit) if self._to_fit is None else self._to_fit
+        new._to_current = B[keep, :].copy()
+        new._to_fit = B_inv[:, keep].copy()
+        new._pending = []
         return new
 
     def __getstate__(self):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg as la
+from scipy.linalg.lapack import dpotrf as potrf
+from scipy.linalg.lapack import dpotrs as potrs
 
 from ._base import CurvatureOperator, NotPositiveDefiniteError
 
@@ -132,10 +134,11 @@ class CholeskyCurvature(CurvatureOperator):
             "the curvature is not positive definite (is the objective strictly "
             "convex on the remaining rows? add a penalty or damping)"
         )
-        try:
-            L = la.cholesky(A, lower=True, check_finite=True)
-        except la.LinAlgError as exc:
-            raise NotPositiveDefiniteError(msg) from exc
+        if not np.isfinite(A).all():
+            raise NotPositiveDefiniteError(msg)
+        L, info = potrf(A, lower=1, clean=1)
+        if info != 0:
+            raise NotPositiveDefiniteError(msg)
         # a singular matrix can factor with round-off-sized pivots: refuse
         # those too (a pivot^2 is a Schur complement, a lower bound's proxy)
         pivots = np.diag(L)
@@ -232,6 +235,35 @@ class CholeskyCurvature(CurvatureOperator):
         new._low = new._exact_low = None
         return new
 
+    def without(self, keep) -> CholeskyCurvature:
+        """A new operator for the principal submatrix ``H[keep][:, keep]``.
+
+        Used when parameters are dropped (a model input column that no
+        remaining row uses). The factor is recomputed; the tracked lower
+        bound on the smallest eigenvalue stays valid (Cauchy's interlacing:
+        a principal submatrix's smallest eigenvalue is at least the whole
+        matrix's). ``self`` is left unchanged.
+
+        Parameters
+        ----------
+        keep : array-like of int
+            Indices of the parameters that stay, in order.
+        """
+        keep = np.asarray(keep, dtype=np.intp).reshape(-1)
+        new = object.__new__(CholeskyCurvature)
+        new.__dict__.update(self.__dict__)
+        new.matrix_ = self.matrix_[np.ix_(keep, keep)].copy()
+        Z = self.null_directions_[keep]
+        if Z.shape[1]:
+            norms = np.linalg.norm(Z, axis=0)
+            if not np.allclose(norms, 1.0):  # a null direction lost entries
+                Z = Z[:, norms > 0] / norms[norms > 0]
+                new._low = new._exact_low = None
+        new.null_directions_ = Z
+        new.factor_ = new._factorize(new.matrix_)
+        new._smallest = None
+        return new
+
     def clipped(self, matrix, *, floor: float) -> CholeskyCurvature:
         """A new operator for ``matrix`` with eigenvalues raised to ``floor``.
 
@@ -281,29 +313,35 @@ class CholeskyCurvature(CurvatureOperator):
         Z = self.null_directions_
         if Z.shape[1]:
             A = A + self.null_scale_ * (Z @ Z.T)
-        v = np.random.default_rng(0).standard_normal(p)
-        for _ in range(12):  # inverse iteration: towards the smallest eigenvector
-            v = self._solve(v)
-            v /= np.linalg.norm(v)
-        mu = float(v @ A @ v)  # Rayleigh quotient: at least the smallest
+        # inverse iteration towards the smallest eigenvector, from the last
+        # one when an update left it close (an eigenvector of the curvature,
+        # not of any row)
+        # (a block of 4: the rate is lambda_1 / lambda_5, not lambda_1 / lambda_2)
+        V = getattr(self, "_smallest", None)
+        warm = V is not None and V.shape[0] == p
+        if not warm:
+            V = np.random.default_rng(0).standard_normal((p, min(4, p)))
+        for _ in range(3 if warm else 10):
+            V = np.linalg.qr(potrs(self.factor_, V, lower=1)[0])[0]
+        ritz, Y = np.linalg.eigh(V.T @ A @ V)
+        self._smallest = V @ Y
+        mu = float(ritz[0])  # the smallest Ritz value: at least the smallest
         # Cholesky's backward error: a factor of A - shift I proves the bound
         # only up to rounding of the order of eps * p * max|A_ii|
         slack = 100 * _EPS * p * float(np.max(np.abs(np.diag(A))))
         eye = np.eye(p)
 
         def below(shift):  # whether A - shift I is positive definite
-            try:
-                la.cholesky(A - shift * eye, lower=True, check_finite=False)
-            except la.LinAlgError:
-                return False
-            return True
+            return potrf(A - shift * eye, lower=1, clean=0)[1] == 0
 
-        high, low = mu, 0.9 * mu
+        if below(0.97 * mu):  # inverse iteration converged: one factorisation
+            return 0.97 * mu - slack - self.damping
+        high, low = 0.97 * mu, 0.9 * mu
         while low > slack and not below(low):
             high, low = low, 0.7 * low
         if low <= slack:
             return -self.damping  # only positive semi-definiteness is known
-        for _ in range(3):  # bisect: within 2% of the smallest eigenvalue
+        for _ in range(2):  # bisect: within 3% of the smallest eigenvalue
             mid = 0.5 * (low + high)
             low, high = (mid, high) if below(mid) else (low, mid)
         return low - slack - self.damping

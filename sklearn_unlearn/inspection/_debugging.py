@@ -192,19 +192,16 @@ def find_mislabeled(
 def _patched_copy(estimator, adapter, coef):
     """A copy of the fitted model that holds the parameters, set to ``coef``.
 
-    An unlearning estimator's fitted ``estimator_`` (itself a pipeline when
-    it wraps one); for a pipeline, a scikit-learn ``Pipeline`` of copies of
-    its fitted preprocessing and that model. ``estimator`` is not changed.
+    An unlearning estimator's fitted ``estimator_``; for a pipeline, a
+    scikit-learn ``Pipeline`` of copies of its fitted preprocessing and that
+    model. ``estimator`` is not changed.
     """
-    if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
+    if isinstance(estimator, Pipeline):
         steps = [(name, copy.deepcopy(step)) for name, step in estimator.steps[:-1]]
         name, last = estimator.steps[-1]
         return Pipeline([*steps, (name, _patched_copy(last, adapter, coef))])
     patched = copy.deepcopy(getattr(estimator, "estimator_", estimator))
-    model = patched
-    while isinstance(model, Pipeline):
-        model = model[-1]
-    adapter.set_theta(model, coef)
+    adapter.set_theta(patched, coef)
     return patched
 
 

@@ -106,7 +106,7 @@ def fitted_parts(estimator, X, y, *, curvature: bool = True):
         if isinstance(cached, PumaCache):
             cached = cached.curvature
         damping = getattr(model.method_, "damping", 0.0)
-        inner, X = final_model(model.estimator_, X)
+        inner = model.estimator_
     else:
         inner, cached = model, None
         adapter = LinearAdapter(model)

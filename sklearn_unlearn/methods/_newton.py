@@ -242,6 +242,8 @@ class Newton(UnlearningMethod):
 
 #: most steps ``Newton(refine="auto")`` takes
 MAX_AUTO_REFINE = 10
+#: relative estimated distance below which a refine step is taken in full
+NEAR_OPTIMUM = 1e-3
 
 
 def step_error_estimate(adapter, before, third, curvature, step, total_weight):
@@ -267,8 +269,10 @@ def step_error_estimate(adapter, before, third, curvature, step, total_weight):
 def refine_once(adapter, state, retain, damping=0.0):
     """One exact Newton step on the retained rows: one Hessian, no second pass.
 
-    The gradient and Hessian are formed at ``theta``; the full step is taken
-    when it decreases the objective (Armijo), else it is halved. The new
+    The objective, gradient and Hessian are formed at ``theta`` in one pass;
+    the full step is taken when the estimated distance is below
+    :data:`NEAR_OPTIMUM` (relative) or when it decreases the objective
+    (Armijo), else it is halved. The new
     gradient is not formed: the certificate bounds it by Taylor's theorem
     (``L3 R ||s||_G^2 / 2`` for an exact solve) and the estimate is the
     third-order term of the step. Returns ``(state, step_norm)``.
@@ -277,13 +281,21 @@ def refine_once(adapter, state, retain, damping=0.0):
     theta = state.theta
     lam = adapter.penalty_strength(retain.weight)
     P = adapter.penalty_mask
-    g = adapter.gradient(theta, X, y, c) + lam * P * theta
-    H = adapter.hessian(theta, X, y, c) + lam * np.diag(P)
+    value, g, H = adapter.newton_terms(theta, X, y, c)
+    g = g + lam * P * theta
+    H = H + lam * np.diag(P)
+    J0 = value + 0.5 * lam * float(np.sum(P * theta**2))
     curvature = CholeskyCurvature(
         H, null_directions=adapter.null_directions(), damping=damping
     )
     step = adapter.without_null_directions(-curvature.solve(g))
-    t = armijo_length(adapter, theta, step, g, X, y, c)
+    # close to the optimum (estimated), the full step is in Newton's region
+    # of quadratic convergence: no objective pass to check it
+    estimate = state.error_estimate
+    near = estimate is not None and estimate <= NEAR_OPTIMUM * max(
+        float(np.linalg.norm(theta)), 1.0
+    )
+    t = 1.0 if near else armijo_length(adapter, theta, step, g, X, y, c, J0)
     step = t * step
     gnorm = float(np.linalg.norm(g))
     flat = state.evolve(
@@ -313,9 +325,8 @@ def refine_once(adapter, state, retain, damping=0.0):
     return new, float(np.linalg.norm(step))
 
 
-def armijo_length(adapter, theta, step, g, X, y, c) -> float:
+def armijo_length(adapter, theta, step, g, X, y, c, J0) -> float:
     """The largest ``t`` in 1, 1/2, 1/4, ... with sufficient decrease (Armijo)."""
-    J0 = adapter.objective(theta, X, y, c)
     slope = float(g @ step)
     t = 1.0
     while t > 1e-10:

@@ -214,6 +214,21 @@ def _show(values) -> str:
     return ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in values)
 
 
+def category_residue_note(name: str, n_gone: int, feature: str) -> str:
+    """The note for categories of an encoder seen only in forgotten rows.
+
+    The count and the feature, never the values: they are data of forgotten
+    rows.
+    """
+    many = n_gone > 1
+    return (
+        f"{name}: {n_gone} {'categories' if many else 'category'} "
+        f"of feature {feature!r} {'were' if many else 'was'} seen only "
+        "in forgotten rows; the encoder still holds "
+        f"{'them' if many else 'it'}"
+    )
+
+
 class _DowndateVisitor(Visitor):
     def __init__(self, record, wr, wa, frozen, n_r, n_a):
         self.record = record
@@ -384,14 +399,7 @@ class _DowndateVisitor(Visitor):
             feature = _feature_name(enc, j)
             gone = enc.categories_[j][(o > 0) & (c == 0)]
             if auto and len(gone):
-                # the count, never the values: they are data of forgotten rows
-                many = len(gone) > 1
-                self.notes.append(
-                    f"{name}: {len(gone)} {'categories' if many else 'category'} "
-                    f"of feature {feature!r} {'were' if many else 'was'} seen only "
-                    "in forgotten rows; the encoder still holds "
-                    f"{'them' if many else 'it'}"
-                )
+                self.notes.append(category_residue_note(name, len(gone), feature))
             if unknown_added[j]:
                 self.notes.append(
                     f"{name}: added rows hold {_show(unknown_added[j][:10])} of "

@@ -382,3 +382,29 @@ def test_row_weights_multiply_class_weight_and_sample_weight():
     assert_allclose(adapter.row_weights(y, sw), expected)
     # the input is not modified
     assert_allclose(sw, np.linspace(1.0, 2.0, N))
+
+
+@pytest.mark.parametrize("model_id", ["logistic-binary", "logistic-multi", "ridge"])
+def test_newton_terms_are_value_gradient_and_hessian_in_one_pass(model_id):
+    """One pass gives what three separate sums give."""
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    from sklearn_unlearn.adapters import LinearAdapter
+
+    n_classes = 3 if model_id == "logistic-multi" else 2
+    X, y = make_classification(
+        n_samples=300,
+        n_features=6,
+        n_informative=4,
+        n_classes=n_classes,
+        random_state=0,
+    )
+    est = Ridge().fit(X, y) if model_id == "ridge" else LogisticRegression().fit(X, y)
+    adapter = LinearAdapter(est, chunk_size=128)
+    theta = adapter.get_theta(est) + 0.1
+    y_enc, c = adapter.encode_target(y), np.linspace(0.5, 2.0, len(y))
+    value, g, H = adapter.newton_terms(theta, X, y_enc, c)
+    np.testing.assert_allclose(value, adapter.loss_value(theta, X, y_enc, c))
+    np.testing.assert_allclose(g, adapter.gradient(theta, X, y_enc, c))
+    np.testing.assert_allclose(H, adapter.hessian(theta, X, y_enc, c))

@@ -213,7 +213,7 @@ def test_min_eigenvalue():
     exact = np.linalg.eigvalsh(H)[0]
     # a proven lower bound, within a few percent; the damping is excluded
     low = op.min_eigenvalue()
-    assert 0.95 * exact <= low <= exact
+    assert 0.96 * exact <= low <= exact
     assert_allclose(op.min_eigenvalue(include_damping=True), low + 0.25)
 
 

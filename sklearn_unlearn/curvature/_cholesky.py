@@ -321,7 +321,7 @@ class CholeskyCurvature(CurvatureOperator):
         warm = V is not None and V.shape[0] == p
         if not warm:
             V = np.random.default_rng(0).standard_normal((p, min(4, p)))
-        for _ in range(3 if warm else 10):
+        for _ in range(1 if warm else 10):
             V = np.linalg.qr(potrs(self.factor_, V, lower=1)[0])[0]
         ritz, Y = np.linalg.eigh(V.T @ A @ V)
         self._smallest = V @ Y

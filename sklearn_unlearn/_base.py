@@ -29,6 +29,7 @@ from ._preprocessed_update import (
 )
 from ._request_methods import KEEP_WEIGHTS, RequestMethodsMixin
 from ._request_rows import explain_missing
+from ._single_row import one_row_request
 from ._training_fold import record_training_fold
 from .adapters import LinearAdapter, check_model, is_skorch_net
 from .adapters._newton_solver import minimize_newton
@@ -36,6 +37,7 @@ from .adapters._third_derivative import SampledThirdDerivative
 from .curvature import CholeskyCurvature, NotPositiveDefiniteError
 from .methods import METHOD_SHORTCUTS, UnlearningMethod
 from .methods._base import Rows, UnlearnState, UpdateRequest, reparameterize_state
+from .methods._newton_one_row import one_row_newton_state
 from .utils._compat import HasMethods, Interval, StrOptions, _fit_context, validate_data
 from .utils._namespace import all_finite, distance
 from .utils._out_of_core import (
@@ -689,10 +691,30 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
         "remove", "add", "retain") gives fingerprints computed by the caller on
         the raw rows, for rows that reach this model already transformed.
         """
-        check_is_fitted(self)
+        if "state_" not in self.__dict__:
+            check_is_fitted(self)  # raises NotFittedError
         t0 = time.perf_counter() if started is None else started
-        checked = self._checked_request(remove, add, retain, row_keys or {})
-        new_state, bound, notes = self._new_state(checked, feature_map, list(notes))
+        checked = new_state = None
+        if (
+            operation == "unlearn"
+            and add is None
+            and retain is None
+            and feature_map is None
+            and row_keys is None
+        ):  # one plain row: the same checks and step without their fixed costs
+            checked = one_row_request(self, remove, _CheckedRequest)
+        if checked is not None:
+            new_state = one_row_newton_state(
+                self.adapter_,
+                self.state_,
+                self.method_,
+                checked.request,
+                checked.keys_remove,
+            )
+        if new_state is None:
+            checked = self._checked_request(remove, add, retain, row_keys or {})
+            new_state = self._stepped_state(checked, feature_map)
+        new_state, bound, notes = self._judged_state(checked, new_state, list(notes))
         self._commit(operation, checked, new_state, bound, notes, t0)
         return self
 
@@ -775,8 +797,8 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
             raw_keep=raw_keep,
         )
 
-    def _new_state(self, checked, feature_map, notes):
-        """2. Compute the new state and its bound; nothing is changed."""
+    def _stepped_state(self, checked, feature_map):
+        """2. Compute the new state; nothing is changed."""
         adapter, method = self.adapter_, self.method_
         request = checked.request
         try:
@@ -803,6 +825,14 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
                 f"{method.name} cannot apply this request: {exc}. Nothing was changed; "
                 "retrain on the remaining rows."
             ) from exc
+        return new_state
+
+    def _judged_state(self, checked, new_state, notes):
+        """3. Check the new state, bound it and apply the error budget.
+
+        Returns ``(state, bound, notes)``; nothing of the estimator is changed.
+        """
+        method = self.method_
         if not all_finite(new_state.theta):
             raise ValueError(
                 f"{method.name} produced non-finite parameters; nothing was changed."
@@ -869,7 +899,7 @@ class BaseUnlearner(RequestMethodsMixin, MetaEstimatorMixin, BaseEstimator):
         return new_state, bound, notes
 
     def _commit(self, operation, checked, new_state, bound, notes, t0) -> None:
-        """3. Swap everything in at once, and record the entry."""
+        """4. Swap everything in at once, and record the entry."""
         if new_state.third is not None:
             new_state.third.commit()
         if checked.class_counts is not None:

@@ -23,6 +23,11 @@ import pandas as pd
 
 from .utils._out_of_core import as_chunked, is_out_of_core
 
+try:  # pandas' vectorised SipHash-2-4, without hash_array's dispatch
+    from pandas._libs.hashing import hash_object_array as _hash_object_array
+except ImportError:  # pragma: no cover - a pandas without it
+    _hash_object_array = None
+
 __all__ = ["RowMultiset", "fingerprint_array", "fingerprint_rows", "to_hex"]
 
 _SPARSE_CHUNK = 4096
@@ -122,17 +127,63 @@ def _row_keys(key: bytes, width: int):
     return K, _prf_keys(raw)
 
 
+_SPLITMIX = (np.uint64(30), np.uint64(0xBF58476D1CE4E5B9), np.uint64(27))
+_SPLITMIX2 = (np.uint64(0x94D049BB133111EB), np.uint64(31))
+_FEW = 8  # up to this many values, Python integers beat NumPy's fixed cost
+_MASK64 = (1 << 64) - 1
+
+
+def _finalise(z: int) -> int:
+    """splitmix64's finaliser of one 64-bit integer, as pandas applies it."""
+    z ^= z >> 30
+    z = (z * 0xBF58476D1CE4E5B9) & _MASK64
+    z ^= z >> 27
+    z = (z * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def _splitmix_finaliser(v: np.ndarray) -> np.ndarray:
+    """pandas' last step of ``hash_array``: splitmix64's finaliser, per value."""
+    if len(v) <= _FEW:
+        return np.array([_finalise(z) for z in v.tolist()], dtype=np.uint64)
+    a, b, c = _SPLITMIX
+    d, e = _SPLITMIX2
+    v ^= v >> a
+    v *= b
+    v ^= v >> c
+    v *= d
+    v ^= v >> e
+    return v
+
+
+def _siphash(obj: np.ndarray, key: str) -> np.ndarray:
+    """``pandas.util.hash_array(obj, hash_key=key)`` of byte strings, lean.
+
+    pandas' public function spends about 20 us per call on dispatch, which a
+    single-row request would pay twice: its Cython SipHash-2-4 is called
+    directly when present, followed by the same finaliser that
+    ``hash_array`` applies; otherwise the public function.
+    """
+    if _hash_object_array is None:  # pragma: no cover - a pandas without it
+        return pd.util.hash_array(
+            obj, encoding="latin-1", hash_key=key, categorize=False
+        )
+    return _splitmix_finaliser(_hash_object_array(obj, key, "latin-1"))
+
+
 def _prf(words: np.ndarray, keys: tuple[str, str]) -> np.ndarray:
     """SipHash-2-4 of each row of uint64 ``words`` under both keys: ``(n, 2)``."""
     words = np.ascontiguousarray(words, dtype="<u8")
     # fixed-width byte strings: NumPy drops their trailing NUL bytes, which
     # stays injective since every input has the same width
-    obj = words.view(f"S{words.itemsize * words.shape[1]}").ravel().astype(object)
+    if len(words) <= _FEW:  # the same strings, without NumPy's fixed cost
+        obj = np.empty(len(words), dtype=object)
+        obj[:] = [row.tobytes().rstrip(b"\x00") for row in words]
+    else:
+        obj = words.view(f"S{words.itemsize * words.shape[1]}").ravel().astype(object)
     out = np.empty((len(obj), 2), dtype=np.uint64)
     for j, k in enumerate(keys):
-        out[:, j] = pd.util.hash_array(
-            obj, encoding="latin-1", hash_key=k, categorize=False
-        )
+        out[:, j] = _siphash(obj, k)
     return out
 
 
@@ -143,6 +194,13 @@ def _keyed_rows(parts, key: bytes) -> np.ndarray:
     width = sum(widths)
     n_words = 2 * width
     K, prf_keys = _row_keys(key, width)
+    if n <= _FEW:  # the same sums without the blocked loop's fixed cost
+        A = np.concatenate([np.asarray(p, dtype=np.float64) for p in parts], axis=1)
+        f = np.add(A, 0.0, order="C").view("<u4").astype(np.float64)  # -0.0 -> 0
+        H = np.zeros((n, _STREAMS), dtype=np.uint64)
+        for s in range(0, n_words, _SEGMENT):
+            H += (f[:, s : s + _SEGMENT] @ K[s : s + _SEGMENT]).astype(np.uint64)
+        return _prf(H, prf_keys)
     rows = max(1, min(n, _BLOCK_WORDS // n_words))
     values = np.empty((rows, width), dtype="<f8")
     words = np.empty((rows, n_words))
@@ -171,6 +229,42 @@ def _keyed_rows(parts, key: bytes) -> np.ndarray:
             np.matmul(f[:, s : s + _SEGMENT], K[s : s + _SEGMENT], out=sums[:m])
             h += sums[:m].astype(np.uint64)
     return _prf(H, prf_keys)
+
+
+def keyed_row_fingerprint(row: np.ndarray, key: bytes) -> np.ndarray:
+    """The keyed fingerprint of one all-numeric row ``[x, y]``, shape ``(1, 2)``.
+
+    The value :func:`fingerprint_array` gives that row (``row`` is its
+    features followed by its targets, finite, as float64), computed with a
+    dozen NumPy calls instead of the blocked loop built for many rows: what a
+    single-row request pays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_unlearn._fingerprint import (
+    ...     fingerprint_array, keyed_row_fingerprint)
+    >>> key = bytes(16)
+    >>> one = keyed_row_fingerprint(np.array([1.0, 2.0, 0.0]), key)
+    >>> bool((one == fingerprint_array(np.array([[1.0, 2.0]]), [0], key)).all())
+    True
+    """
+    K, prf_keys = _row_keys(key, len(row))
+    f = np.add(row, 0.0, order="C").view("<u4").astype(np.float64)  # -0.0 -> 0
+    if len(f) <= _SEGMENT:
+        words = (f @ K).astype("<u8")
+    else:
+        words = np.zeros(_STREAMS, dtype=np.uint64)
+        for s in range(0, len(f), _SEGMENT):
+            words += (f[s : s + _SEGMENT] @ K[s : s + _SEGMENT]).astype(np.uint64)
+        words = words.astype("<u8")
+    obj = np.empty(1, dtype=object)
+    obj[0] = words.tobytes().rstrip(b"\x00")  # as NumPy's fixed-width bytes
+    if _hash_object_array is None:  # pragma: no cover - a pandas without it
+        return np.array([[_siphash(obj, k)[0] for k in prf_keys]], dtype=np.uint64)
+    # SipHash, then pandas' finaliser on a Python integer
+    out = [_finalise(int(_hash_object_array(obj, k, "latin-1")[0])) for k in prf_keys]
+    return np.array([out], dtype=np.uint64)
 
 
 def _keyed(digests: np.ndarray, key: bytes) -> np.ndarray:
@@ -285,6 +379,14 @@ def _as_frame(X, n) -> pd.DataFrame:
     return pd.DataFrame(A)
 
 
+def _distinct(pos: np.ndarray) -> bool:
+    """Whether no value repeats in ``pos``."""
+    if len(pos) < 2:
+        return True
+    ordered = np.sort(pos)
+    return not bool((ordered[1:] == ordered[:-1]).any())
+
+
 def _occurrence(pos: np.ndarray) -> np.ndarray:
     """For each entry, how many earlier entries hold the same value."""
     order = np.argsort(pos, kind="stable")
@@ -386,6 +488,14 @@ class RowMultiset:
     def _search(self, keys: np.ndarray) -> np.ndarray:
         if not len(self._hi) or not len(keys):
             return np.full(len(keys), -1, dtype=np.intp)
+        if len(keys) == 1:  # one row: a scalar search, no sorting
+            hi, lo = keys[0]
+            j = int(self._hi.searchsorted(hi))
+            while j < len(self._hi) and self._hi[j] == hi:
+                if self._lo[j] == lo:
+                    return np.array([j], dtype=np.intp)
+                j += 1
+            return np.array([-1], dtype=np.intp)
         hi, lo = keys[:, 0], keys[:, 1]
         order = np.argsort(hi)  # sorted needles walk the array once
         pos = np.empty(len(keys), dtype=np.intp)
@@ -417,7 +527,12 @@ class RowMultiset:
     # ------------------------------------------------------------ queries
     def count(self, keys) -> np.ndarray:
         """Copies held of each fingerprint in ``keys`` (0 where absent)."""
-        return self._copies_at(self._locate(as_key_array(keys)))
+        keys = as_key_array(keys)
+        pos = self._locate(keys)
+        if len(pos) == 1:  # one row: scalar indexing
+            j = int(pos[0])
+            return np.array([self._count[j] if j >= 0 else 0], dtype=np.int64)
+        return self._copies_at(pos)
 
     def missing(self, keys, weights=None) -> np.ndarray:
         """Positions in ``keys`` asked for more often than they are held.
@@ -429,6 +544,8 @@ class RowMultiset:
         pos = self._locate(keys)
         have = self._copies_at(pos)
         if weights is None:
+            if _distinct(pos):  # the common case: one sort, no ranks
+                return np.flatnonzero((pos < 0) | (have < 1))
             bad = (pos < 0) | (_occurrence(pos) >= have)
             return np.flatnonzero(bad)
         w = np.asarray(weights, dtype=np.float64).reshape(-1)
@@ -537,9 +654,17 @@ class RowMultiset:
                         del self._weights[k]
         pos = self._locate(keys)
         self._version += 1
-        np.subtract.at(self._count, pos, 1)
-        gone = np.sort(pos[self._count[pos] == 0])
-        self._dead += int(len(gone) and 1 + np.count_nonzero(np.diff(gone)))
+        if len(pos) == 1:  # one row: scalar indexing
+            j = int(pos[0])
+            self._count[j] -= 1
+            self._dead += int(self._count[j] == 0)
+        else:
+            if _distinct(pos):  # fancy indexing; ufunc.at only for repeats
+                self._count[pos] -= 1
+            else:
+                np.subtract.at(self._count, pos, 1)
+            gone = np.sort(pos[self._count[pos] == 0])
+            self._dead += int(len(gone) and 1 + np.count_nonzero(np.diff(gone)))
         self._n -= len(keys)
         if self._dead > max(64, len(self._count) // 8):
             self._compact()

@@ -379,3 +379,68 @@ def test_the_universal_hash_matches_a_plain_python_reference(monkeypatch):
         for i in range(3):
             row = np.r_[X[i], y[i]] + 0.0
             assert seen[-1][i].tolist() == _reference_hash(row, K.tolist())
+
+
+@pytest.mark.parametrize("width", [1, 7, 50, 130])  # 130 columns: two segments
+def test_keyed_fingerprint_of_one_row_equals_the_batch_value(width):
+    from sklearn_unlearn._fingerprint import fingerprint_array, keyed_row_fingerprint
+
+    rng = np.random.default_rng(SEED)
+    key = bytes(range(20))
+    X = rng.normal(size=(6, width))
+    X[1] = np.round(X[1])  # whole numbers: many zero bytes at the end
+    X[2] = 0.0
+    X[3, 0] = -0.0
+    y = np.array([0, 1, 2, 1, 0, 1])
+    batch = fingerprint_array(X, y, key)
+    for i in range(len(y)):
+        one = keyed_row_fingerprint(np.append(X[i], float(y[i])), key)
+        assert_array_equal(one, batch[i : i + 1])
+        assert_array_equal(fingerprint_array(X[i : i + 1], y[i : i + 1], key), one)
+
+
+def test_small_batches_hash_as_the_blocked_loop_does(monkeypatch):
+    """Up to a few rows skip the blocked loop: the values must not change."""
+    from sklearn_unlearn import _fingerprint
+
+    rng = np.random.default_rng(SEED)
+    key = bytes(range(16))
+    X = np.asfortranarray(rng.integers(-3, 3, (5, 9)).astype(np.float64))
+    y = rng.integers(0, 2, 5)
+    small = _fingerprint.fingerprint_array(X, y, key)
+    monkeypatch.setattr(_fingerprint, "_FEW", 0)
+    assert_array_equal(_fingerprint.fingerprint_array(X, y, key), small)
+
+
+def test_siphash_equals_pandas_public_hash():
+    from sklearn_unlearn._fingerprint import _siphash
+
+    rng = np.random.default_rng(SEED)
+    words = rng.integers(0, 2**63, size=(20, 5), dtype=np.uint64)
+    obj = np.ascontiguousarray(words, dtype="<u8").view("S40").ravel().astype(object)
+    for n in (1, 3, 20):  # Python integers below 9 values, NumPy above
+        assert_array_equal(
+            _siphash(obj[:n], "0123456789abcdef"),
+            pd.util.hash_array(
+                obj[:n],
+                encoding="latin-1",
+                hash_key="0123456789abcdef",
+                categorize=False,
+            ),
+        )
+
+
+def test_request_with_repeated_rows_counts_each_copy():
+    """Distinct positions take fancy indexing; repeats take ``ufunc.at``."""
+    from sklearn_unlearn._fingerprint import fingerprint_array
+
+    X, y = _rows(n=5)
+    keys = fingerprint_array(X, y)
+    ms = RowMultiset()
+    ms.add(keys[[0, 0, 1, 2, 3, 4]], np.ones(6))
+    assert len(ms.missing(keys[[0, 0, 1]])) == 0
+    assert ms.missing(keys[[1, 1]]).tolist() == [1]
+    ms.remove(keys[[0, 0, 1]])
+    assert ms.count(keys).tolist() == [0, 0, 1, 1, 1]
+    ms.remove(keys[[2]])
+    assert ms.count(keys[[2]]).tolist() == [0] and len(ms) == 2

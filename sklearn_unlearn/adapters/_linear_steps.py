@@ -30,6 +30,10 @@ __all__ = ["LinearStepMixin", "model_outputs"]
 
 #: SSSE's ``damping="auto"`` on a linear model: the paper's small start ``F_0``
 FISHER_DAMPING = 1e-4
+#: requests of at most this many rows update the curvature through the rows'
+#: factors (also when it is then refactored), which keep the proven bound on
+#: its smallest eigenvalue without a new certification
+FEW_ROWS = 8
 
 
 def model_outputs(adapter, theta, X):
@@ -290,7 +294,10 @@ class LinearStepMixin:
         limit = curvature.refactor_rank
         if limit is None:
             limit = default_rank_limit(self.n_params)
-        if rank <= limit and shift is None:
+        # a few rows go through their factors even when the matrix is then
+        # refactored: the factors carry the bound on the smallest eigenvalue
+        # (their leverage) through the update, which spares a certification
+        if rank <= max(limit, FEW_ROWS) and shift is None:
             rp, rm = self.curvature_factors(theta, request.remove)
             ap, am = self.curvature_factors(theta, request.add)
             try:
@@ -357,7 +364,16 @@ class LinearStepMixin:
         return gram, radius
 
     def newton_certificate(
-        self, state, request, step, gram, radius, damping=0.0, *, repaired=False
+        self,
+        state,
+        request,
+        step,
+        gram,
+        radius,
+        damping=0.0,
+        *,
+        repaired=False,
+        moved_cubed=None,
     ):
         """Certified bound (Guo et al. 2020, Thm. 1 generalised) after a Newton step.
 
@@ -374,19 +390,19 @@ class LinearStepMixin:
         from that point: a row moved at distance ``drift_2`` from it adds at
         most ``L3 c_i ||x~_i||^3 drift_2`` (summed over the request's rows); a
         damped step ``(H + damping I) s = -g`` leaves ``-damping * s`` of the
-        gradient behind. Returns the new ``(bound, drift_g, drift_2,
+        gradient behind (``moved_cubed``, that sum over the request's rows,
+        when the caller has it). Returns the new ``(bound, drift_g, drift_2,
         cache_error)``; the bound is ``None`` when the loss has no global
         ``L3``, and infinite after a ``repaired`` curvature (no certificate
         until an exact solve or a retrain).
         """
-        moved_cubed = sum(
-            self.cubed_norm_sum(rows.X, rows.c)
-            for rows in (request.remove, request.add)
-        )
         L3 = self.loss.third_derivative_bound
-        S = step.reshape(self.n_outputs, self.n_cols)
-        step_g = float(np.sqrt(max(np.einsum("kd,de,ke->", S, gram, S), 0.0)))
-        step_2 = float(np.linalg.norm(step))
+        if self.n_outputs == 1:
+            step_g = float(np.sqrt(max(float(step @ gram @ step), 0.0)))
+        else:
+            S = step.reshape(self.n_outputs, self.n_cols)
+            step_g = float(np.sqrt(max(np.einsum("kd,de,ke->", S, gram, S), 0.0)))
+        step_2 = float(np.sqrt(step @ step))
         if L3 is None or state.residual_bound is None:
             bound = None
             cache_error = state.cache_error
@@ -394,6 +410,12 @@ class LinearStepMixin:
             bound = np.inf
             cache_error = state.cache_error
         else:
+            if moved_cubed is None:
+                moved_cubed = sum(
+                    self.cubed_norm_sum(rows.X, rows.c)
+                    for rows in (request.remove, request.add)
+                    if rows.n
+                )
             cache_error = state.cache_error + L3 * moved_cubed * state.drift_2
             bound = (
                 state.residual_bound

@@ -41,6 +41,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from scipy.linalg.blas import dgemm
 
 from ..utils._out_of_core import ChunkedRows
 
@@ -84,7 +85,12 @@ def _cubes(Xt: np.ndarray, w: np.ndarray, out: np.ndarray | None = None):
         out = np.zeros((d, len(k)))
     for start in range(0, len(w), _CHUNK):
         s = slice(start, start + _CHUNK)
-        out += (Xt[s] * w[s, None]).T @ (Xt[s][:, k] * Xt[s][:, l])
+        pairs = Xt[s][:, k] * Xt[s][:, l]
+        weighted = Xt[s] * w[s, None]
+        if out.flags.c_contiguous:  # out^T += pairs^T weighted, in place (BLAS)
+            dgemm(1.0, pairs.T, weighted, beta=1.0, c=out.T, overwrite_c=1)
+        else:
+            out += weighted.T @ pairs
     return out
 
 

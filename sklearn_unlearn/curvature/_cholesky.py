@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg as la
 from scipy.linalg.lapack import dpotrf as potrf
 from scipy.linalg.lapack import dpotrs as potrs
+from scipy.linalg.lapack import dtrtrs as trtrs
 
 from ._base import CurvatureOperator, NotPositiveDefiniteError
 
 __all__ = ["CholeskyCurvature", "cholesky_rank_one_update", "default_rank_limit"]
+
+_EMPTY_FACTOR = np.zeros((0, 0))  # no rows: reshaped to (p, 0) where used
 
 
 def default_rank_limit(p: int) -> int:
@@ -127,28 +129,35 @@ class CholeskyCurvature(CurvatureOperator):
         return self.matrix_.shape[0]
 
     def _factorize(self, H):
-        A = H + self.damping * np.eye(H.shape[0])
+        A = H + self.damping * np.eye(H.shape[0]) if self.damping else H
         if self.null_directions_.shape[1]:
             A = A + self.null_scale_ * (self.null_directions_ @ self.null_directions_.T)
         msg = (
             "the curvature is not positive definite (is the objective strictly "
             "convex on the remaining rows? add a penalty or damping)"
         )
-        if not np.isfinite(A).all():
-            raise NotPositiveDefiniteError(msg)
+        p = A.shape[0]
+        if not p:
+            return np.zeros((0, 0))
         L, info = potrf(A, lower=1, clean=1)
         if info != 0:
             raise NotPositiveDefiniteError(msg)
         # a singular matrix can factor with round-off-sized pivots: refuse
-        # those too (a pivot^2 is a Schur complement, a lower bound's proxy)
-        pivots = np.diag(L)
-        scale = float(np.max(np.abs(np.diag(A)), initial=0.0))
-        if pivots.size and pivots.min() ** 2 <= 100 * _EPS * A.shape[0] * scale:
+        # those too (a pivot^2 is a Schur complement, a lower bound's proxy).
+        # A NaN or inf anywhere in A reaches a later pivot (each pivot
+        # subtracts the squares of its row of L), so the comparison, False
+        # for NaN, also refuses a non-finite matrix.
+        low_pivot = float(L.diagonal().min())
+        scale = float(np.abs(A.diagonal()).max())
+        if not low_pivot * low_pivot > 100 * _EPS * p * scale:
             raise NotPositiveDefiniteError(msg)
         return L
 
     def _solve(self, v: np.ndarray) -> np.ndarray:
-        return la.cho_solve((self.factor_, True), v, check_finite=False)
+        x, info = potrs(self.factor_, v, lower=1)  # LAPACK, without a wrapper
+        if info != 0:  # pragma: no cover - only on an invalid argument
+            raise ValueError(f"LAPACK potrs failed (info={info}).")
+        return x
 
     def updated(
         self, *, remove=None, add=None, shift=None, delta=None
@@ -167,18 +176,24 @@ class CholeskyCurvature(CurvatureOperator):
             A dense symmetric change, when many rows move at once.
         """
         p = self.n_params
-        R = np.zeros((p, 0)) if remove is None else np.asarray(remove).reshape(p, -1)
-        A = np.zeros((p, 0)) if add is None else np.asarray(add).reshape(p, -1)
-        H = self.matrix_ - R @ R.T + A @ A.T
+        R = _EMPTY_FACTOR if remove is None else np.asarray(remove).reshape(p, -1)
+        A = _EMPTY_FACTOR if add is None else np.asarray(add).reshape(p, -1)
+        H = self.matrix_
+        if R.shape[1]:
+            H = H - R @ R.T
+        if A.shape[1]:
+            H = H + A @ A.T
         if shift is not None:
             H = H + np.diag(shift)
         if delta is not None:
             H = H + delta
         new = object.__new__(CholeskyCurvature)
         new.__dict__.update(self.__dict__)
-        new.matrix_ = 0.5 * (H + H.T)
-        new._low = self._tracked_low(R, shift, delta)
         rank = R.shape[1] + A.shape[1]
+        # a rank-one product x x^T is exactly symmetric: only sums need this
+        exact = rank <= 1 and shift is None and delta is None
+        new.matrix_ = H if exact else 0.5 * (H + H.T)
+        new._low = self._tracked_low(R, shift, delta)
         limit = (
             self.refactor_rank
             if self.refactor_rank is not None
@@ -199,7 +214,9 @@ class CholeskyCurvature(CurvatureOperator):
     def _tracked_low(self, R, shift, delta) -> float | None:
         """A lower bound on the smallest eigenvalue after an update (Weyl).
 
-        Removing ``R R^T`` lowers it by at most ``||R||_2^2 <= ||R||_F^2``;
+        Removing ``R R^T`` lowers it by at most ``||R||_2^2 <= ||R||_F^2``,
+        and scales it by at least ``1 - ||L^{-1} R||_F^2`` (the removed rows'
+        leverage), whichever is tighter;
         adding a positive semi-definite term never lowers it; a diagonal shift
         moves it by at least its smallest entry; a dense change by at least
         its smallest eigenvalue, bounded below by Gershgorin's discs and by
@@ -209,7 +226,17 @@ class CholeskyCurvature(CurvatureOperator):
         """
         if self._low is None:
             return None
-        low = self._low - float(np.sum(R * R))
+        low = self._low - float(np.vdot(R, R))  # ||R||_F^2
+        if R.shape[1] and not self.null_directions_.shape[1]:
+            # A - R R^T >= (1 - rho) A with rho = ||L^{-1} R||_F^2 (the rows'
+            # leverage; Cauchy-Schwarz: (r.v)^2 <= (r^T A^-1 r)(v^T A v)),
+            # L L^T = A = H + damping I: a single row lowers the bound by
+            # its leverage (about p / n), not by its squared norm
+            U, info = trtrs(self.factor_, R, lower=1)
+            rho = float(np.vdot(U, U)) if info == 0 else np.inf
+            if rho < 1.0:
+                kept = (1.0 - rho) * (self._low + self.damping) - self.damping
+                low = max(low, kept)
         if shift is not None:
             low += min(0.0, float(np.min(shift)))
         if delta is not None:

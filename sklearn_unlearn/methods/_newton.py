@@ -263,7 +263,8 @@ def step_error_estimate(adapter, before, third, curvature, step, total_weight):
     half = third.half_contraction(step, total_weight)
     if half is None:
         return None
-    return before + float(np.linalg.norm(curvature.solve(half)))
+    v = curvature._solve(half)  # a finite internal vector: no input checks
+    return before + float(np.sqrt(v @ v))
 
 
 def refine_once(adapter, state, retain, damping=0.0):

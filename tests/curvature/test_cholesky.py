@@ -244,3 +244,61 @@ def test_min_eigenvalue_is_tracked_through_updates_and_stays_a_bound():
     dense = op.updated(delta=-np.outer(A[70], A[70]) + np.outer(A[71], A[71]))
     H = H - np.outer(A[70], A[70]) + np.outer(A[71], A[71])
     assert dense.min_eigenvalue() <= np.linalg.eigvalsh(H)[0] * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("damping", [0.0, 0.5])
+def test_leverage_keeps_the_bound_through_many_single_rows(damping, monkeypatch):
+    """A row's removal scales the bound by ``1 - leverage``: no recertification.
+
+    Removing a row ``r`` whose norm lies along well-determined directions
+    lowers the smallest eigenvalue by far less than ``||r||^2`` (Weyl's step),
+    so the leverage bound must carry a long stream without recertifying.
+    """
+    rng = np.random.default_rng(SEED)
+    A = 3.0 * rng.normal(size=(3000, 10))
+    A[:, 0] *= 1e-3  # lambda_min ~ 1.03, each row's ||r||^2 ~ 80
+    H = A.T @ A + np.eye(10)
+    op = CholeskyCurvature(H, damping=damping)
+    op.min_eigenvalue()
+    calls = []
+    real = CholeskyCurvature._certified_low
+    monkeypatch.setattr(
+        CholeskyCurvature,
+        "_certified_low",
+        lambda self: calls.append(1) or real(self),
+    )
+    for i in range(200):
+        r = A[i]
+        op = op.updated(remove=r[:, None])
+        H = H - np.outer(r, r)
+        low = op.min_eigenvalue()
+        exact = np.linalg.eigvalsh(H)[0]
+        assert low <= exact * (1 + 1e-12)
+        assert low >= 0.45 * exact
+    # the bound compounds (1 - leverage) per row; Weyl's step alone
+    # (lambda_min - ||r||^2 < 0) would recertify at every row
+    assert len(calls) <= 2
+
+
+def test_leverage_bound_matches_its_definition():
+    """``(1 - ||L^-1 R||_F^2) lambda_min(H)``, against an explicit inverse."""
+    rng = np.random.default_rng(SEED)
+    A = rng.normal(size=(200, 6))
+    H = A.T @ A + 0.1 * np.eye(6)
+    op = CholeskyCurvature(H)
+    low = op.min_eigenvalue()
+    R = A[:2].T
+    rho = np.trace(R.T @ np.linalg.inv(H) @ R)
+    tracked = op.updated(remove=R)._low
+    assert_allclose(tracked, max(low - np.sum(R * R), (1 - rho) * low), rtol=1e-10)
+    assert tracked <= np.linalg.eigvalsh(H - R @ R.T)[0]
+
+
+def test_a_non_finite_matrix_is_refused():
+    H = np.eye(4)
+    H[2, 1] = H[1, 2] = np.nan
+    with pytest.raises(NotPositiveDefiniteError):
+        CholeskyCurvature(H)
+    H[2, 1] = H[1, 2] = np.inf
+    with pytest.raises(NotPositiveDefiniteError):
+        CholeskyCurvature(H)

@@ -52,6 +52,7 @@ def one_row_newton_state(
     curvature = state.curvature
     if not (
         type(method) is Newton
+        and not method.third_order
         and method._given_damping() == 0.0
         and adapter.n_outputs == 1
         and not adapter.mean_scaled

@@ -49,13 +49,15 @@ class Newton(UnlearningMethod):
         third derivative ``T'`` sampled for the error estimate (see
         :ref:`error-estimate`); one more contraction and solve per request,
         no row read. It lands closer to retraining without the retained rows
-        when a request moves the model far (``bench_linear.py``, scenario f:
-        0.47x the plain step's distance on a 1% random removal from Adult,
-        0.84-0.93x on a cluster or a 10% relabel: the sample's noise limits
-        it). The ledger's ``param_error_estimate`` stays that of the plain
-        step, and the certificate adds the gradient the correction leaves
-        (``||1/2 T'[s, s]||``). Models without a sampled tensor take the plain
-        step.
+        when a request moves the model far (``bench_linear.py``, scenario f,
+        Adult: 0.43-0.47x the plain step's distance on a 1% random removal,
+        0.83x on a 10% relabel, 0.93-1.0x on a k-means cluster; the
+        2,000-row sample's noise limits it; with every row sampled, 0.1x on
+        a 10% slab of a 600-row table). The ledger's
+        ``param_error_estimate`` stays that of the plain step, and the
+        certificate adds the gradient the correction leaves
+        (``||1/2 T'[s, s]||``). Models without a sampled tensor take the
+        plain step.
     damping : float or "auto", default="auto"
         Added to the curvature's diagonal. ``"auto"``: 0 for a linear model
         (its step is exact); for a **net**, the damping that matches its

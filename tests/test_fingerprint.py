@@ -444,3 +444,25 @@ def test_request_with_repeated_rows_counts_each_copy():
     assert ms.count(keys).tolist() == [0, 0, 1, 1, 1]
     ms.remove(keys[[2]])
     assert ms.count(keys[[2]]).tolist() == [0] and len(ms) == 2
+
+
+def test_a_mixed_row_with_missing_values_hashes_alike_alone_and_in_a_batch():
+    """pandas hashes missing values differently with ``categorize``: a row's
+    fingerprint must not depend on the size of the request it comes in."""
+    from sklearn_unlearn._fingerprint import fingerprint_array
+
+    frame = pd.DataFrame(
+        {
+            "age": [25.0, np.nan, 40.0, 25.0] * 30,
+            "city": ["a", None, "b", "a"] * 30,
+            "kind": pd.Series(["x", "y", pd.NA, "x"] * 30, dtype="string"),
+            "n": pd.array([1, None, 3, 1] * 30, dtype="Int64"),
+            "cat": pd.Categorical(["u", "v", "u", "u"] * 30),
+        }
+    )
+    y = np.array([0, 1, 0, 0] * 30)
+    key = bytes(range(16))
+    batch = fingerprint_array(frame, y, key)
+    for i in range(4):
+        assert_array_equal(fingerprint_array(frame.iloc[[i]], y[[i]], key), batch[[i]])
+    assert_array_equal(batch[0], batch[3])  # equal rows, equal fingerprints

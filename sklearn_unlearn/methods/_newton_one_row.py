@@ -93,7 +93,7 @@ def one_row_newton_state(
         state, request, step, gram, radius, 0.0, moved_cubed=c * norm**3
     )
     third = state.third
-    if third is not None and third.selected(keys)[0]:  # a sampled row leaves
+    if third is not None and int(keys[0, 0]) < third.threshold_:  # sampled
         none = Rows(rows.X[:0], rows.y[:0], rows.c[:0])
         third = third.with_request(adapter, theta, rows, keys, none, keys[:0])
     total_weight = state.total_weight - c

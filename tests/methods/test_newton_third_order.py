@@ -82,9 +82,7 @@ def test_corrected_step_lands_closer_and_stays_certified():
     entry = third.ledger_[-1]
     assert entry.param_error_bound >= err_third  # still a bound
     # the ledger keeps the plain step's estimate: an overestimate here
-    assert_allclose(
-        entry.param_error_estimate, plain.ledger_[-1].param_error_estimate
-    )
+    assert_allclose(entry.param_error_estimate, plain.ledger_[-1].param_error_estimate)
     assert entry.param_error_estimate >= err_third
 
 

@@ -309,6 +309,9 @@ def fingerprint_array(X, y, key: bytes | None = None) -> np.ndarray:
         Xa = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
         if Xa.dtype.kind in "biuf":
             parts = [Xa.reshape(n, -1), Y]
+    elif Y.dtype.kind in "biuf" and _all_numeric_frame(X):
+        # what _as_frame would give, without pandas arithmetic per column
+        parts = [X.to_numpy(dtype=np.float64, na_value=np.nan).reshape(n, -1), Y]
     if parts is None:
         frame = pd.concat([_as_frame(X, n), _as_frame(Y, n)], axis=1, ignore_index=True)
         if all(t == np.float64 for t in frame.dtypes):
@@ -360,6 +363,20 @@ def as_key_array(keys) -> np.ndarray:
     return np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(-1, 2)
 
 
+def _numeric_column(dtype) -> bool:
+    """Whether :func:`_as_frame` hashes a column of ``dtype`` as float64."""
+    return pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+
+
+def _all_numeric_frame(X) -> bool:
+    """A DataFrame or Series whose every column is hashed as float64."""
+    if isinstance(X, pd.Series):
+        return _numeric_column(X.dtype) and X.dtype.kind != "c"
+    return isinstance(X, pd.DataFrame) and all(
+        _numeric_column(t) and t.kind != "c" for t in X.dtypes
+    )
+
+
 def _as_frame(X, n) -> pd.DataFrame:
     """Columns to hash: numeric ones as float64, the rest as they are."""
     if isinstance(X, pd.Series):
@@ -367,9 +384,10 @@ def _as_frame(X, n) -> pd.DataFrame:
     if isinstance(X, pd.DataFrame):
         cols = {}
         for j, (_, col) in enumerate(X.items()):
-            if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-                col = col.astype(np.float64) + 0.0
-            cols[j] = col.to_numpy()
+            if _numeric_column(col.dtype):  # in NumPy: a Series op costs ~0.1 ms
+                cols[j] = col.to_numpy(dtype=np.float64, na_value=np.nan) + 0.0
+            else:
+                cols[j] = col.to_numpy()
         return pd.DataFrame(cols)
     if hasattr(X, "toarray"):
         X = X.toarray()

@@ -76,10 +76,11 @@ class FrameSchema:
                 parts.append(f"column(s) {extra} that fit never saw")
             raise ValueError(f"{what}: {' and '.join(parts)}. Nothing was changed.")
         X = X[self.columns] if list(X.columns) != self.columns else X
+        now = {c: _kind(t) for c, t in X.dtypes.items()}  # not X[c]: a copy each
         wrong = [
-            f"{c!r} ({_kind(X[c].dtype)} here, {self.kinds[c]} at fit)"
+            f"{c!r} ({now[c]} here, {self.kinds[c]} at fit)"
             for c in self.columns
-            if _kind(X[c].dtype) != self.kinds[c]
+            if now[c] != self.kinds[c]
         ]
         if wrong:
             raise ValueError(

@@ -466,3 +466,42 @@ def test_a_mixed_row_with_missing_values_hashes_alike_alone_and_in_a_batch():
     for i in range(4):
         assert_array_equal(fingerprint_array(frame.iloc[[i]], y[[i]], key), batch[[i]])
     assert_array_equal(batch[0], batch[3])  # equal rows, equal fingerprints
+
+
+def test_numeric_frames_hash_their_values_as_float64_whatever_the_dtype():
+    """Nullable, boolean, unsigned and float columns, NaN and NA, -0.0."""
+    from sklearn_unlearn._fingerprint import fingerprint_array
+
+    rng = np.random.default_rng(SEED)
+    n = 30
+    frame = pd.DataFrame(
+        {
+            "i": pd.array(
+                np.where(rng.random(n) < 0.3, None, rng.integers(0, 9, n)),
+                dtype="Int64",
+            ),
+            "b": pd.array(
+                np.where(rng.random(n) < 0.3, None, rng.random(n) < 0.5),
+                dtype="boolean",
+            ),
+            "u": rng.integers(0, 9, n).astype(np.uint8),
+            "f": np.where(rng.random(n) < 0.3, np.nan, rng.normal(size=n)),
+            "z": np.r_[-0.0, np.zeros(n - 1)],
+        }
+    )
+    y = rng.integers(0, 2, n)
+    key = bytes(range(16))
+    as_float = frame.astype("float64")  # NA -> NaN, True -> 1.0
+    assert_array_equal(
+        fingerprint_array(frame, y, key), fingerprint_array(as_float, y, key)
+    )
+    assert_array_equal(
+        fingerprint_array(frame, y, key)[:1],
+        fingerprint_array(frame.iloc[[0]], y[:1], key),
+    )
+    with_text = frame.assign(s="x")  # a text column: pandas' value hash
+    batch = fingerprint_array(with_text, y, key)
+    for i in (0, 7):
+        assert_array_equal(
+            fingerprint_array(with_text.iloc[[i]], y[[i]], key), batch[[i]]
+        )

@@ -48,12 +48,11 @@ class Newton(UnlearningMethod):
         term (Chebyshev's method): ``s' = s - H'^{-1} 1/2 T'[s, s]`` with the
         third derivative ``T'`` sampled for the error estimate (see
         :ref:`error-estimate`); one more contraction and solve per request,
-        no row read. It lands closer to retraining without the retained rows
-        when a request moves the model far (``bench_linear.py``, scenario f,
-        Adult: 0.43-0.47x the plain step's distance on a 1% random removal,
-        0.83x on a 10% relabel, 0.93-1.0x on a k-means cluster; the
-        2,000-row sample's noise limits it; with every row sampled, 0.1x on
-        a 10% slab of a 600-row table). The ledger's
+        no row read. It is only as good as the sample: where most rows are
+        sampled (tables up to a few thousand rows) it lands 1.5-10x closer to
+        retraining; on 30,000 Adult rows, with 2,000 sampled, the sample's
+        noise decides (``bench_linear.py``, scenario f: 0.43-1.13x the plain
+        step's distance over three runs). The ledger's
         ``param_error_estimate`` stays that of the plain step, and the
         certificate adds the gradient the correction leaves
         (``||1/2 T'[s, s]||``). Models without a sampled tensor take the

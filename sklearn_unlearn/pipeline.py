@@ -192,6 +192,7 @@ class UnlearnPipeline(RequestMethodsMixin, Pipeline):
                     f"{type(self._final_estimator).__name__} cannot."
                 )
         self._check_net_behind_preprocessing()
+        self._refuse_raw_validation_rows(params)
         super().fit(X, y, **params)
         pre = self._preprocessor()
         self.preprocessing_record_ = (
@@ -241,6 +242,30 @@ class UnlearnPipeline(RequestMethodsMixin, Pipeline):
             )
         record_training_fold(self, X, y, forget)
         return self
+
+    def _refuse_raw_validation_rows(self, params) -> None:
+        """Refuse ``<last step>__X_val`` behind preprocessing.
+
+        scikit-learn routes it to the model as given, so a criterion (PUMA's)
+        would be measured on rows in raw features while the model reads
+        preprocessed ones; and the rows would have to follow every downdate
+        of the preprocessing. Refused before anything is fitted.
+        """
+        last = self.steps[-1][0]
+        given = [k for k in (f"{last}__X_val", f"{last}__y_val") if k in params]
+        fitted_steps = [
+            name for name, step in self.steps[:-1] if step not in (None, "passthrough")
+        ]
+        if given and fitted_steps:
+            raise ValueError(
+                f"{' and '.join(given)} would reach the model untransformed, "
+                f"while the model reads the output of {', '.join(fitted_steps)} "
+                "(and that output changes when rows are forgotten): validation "
+                "rows are not supported behind preprocessing. Use the method "
+                "without them (PUMA then measures its criterion on the rows "
+                "that remain), or fit the model on preprocessed arrays. Nothing "
+                "was fitted."
+            )
 
     def _check_net_behind_preprocessing(self) -> None:
         """Refuse a net behind preprocessing whose state moves with the rows.

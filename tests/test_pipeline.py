@@ -605,3 +605,32 @@ def test_a_net_behind_fitted_preprocessing_is_refused_at_fit():
     pipe = make_pipeline(StandardScaler(), UnlearningClassifier(net))
     with pytest.raises(ValueError, match=r"skorch net cannot forget behind .*scaler"):
         pipe.fit(X, y)
+
+
+def test_validation_rows_behind_preprocessing_are_refused_at_fit(credit):
+    """They would reach PUMA in raw features; nothing is fitted."""
+    from sklearn_unlearn.methods import PUMA
+
+    X, y, num, _ = credit
+    Xn = X[num]
+    pipe = make_pipeline(
+        StandardScaler(), UnlearningClassifier(LogisticRegression(), method=PUMA())
+    )
+    with pytest.raises(ValueError, match="untransformed.*standardscaler"):
+        pipe.fit(
+            Xn,
+            y,
+            unlearningclassifier__X_val=Xn.iloc[:50],
+            unlearningclassifier__y_val=y[:50],
+        )
+    with pytest.raises(NotFittedError):
+        check_is_fitted(pipe[-1])
+    # without preprocessing the rows go to the model as they are
+    bare = make_pipeline(UnlearningClassifier(LogisticRegression(), method=PUMA()))
+    bare.fit(
+        Xn,
+        y,
+        unlearningclassifier__X_val=Xn.iloc[:50],
+        unlearningclassifier__y_val=y[:50],
+    )
+    assert bare[-1].method_.validation[0] is not None

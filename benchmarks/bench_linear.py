@@ -559,17 +559,29 @@ def _pipeline_stream(label, X, y, order):
     pipe = make_pipeline(
         StandardScaler(), UnlearningClassifier(LogisticRegression(C=1.0))
     ).fit(frame, y)
+    return _single_rows_row(
+        label,
+        "Newton() via make_pipeline(StandardScaler()), DataFrame rows",
+        pipe,
+        frame,
+        y,
+        order[: min(len(order), 200)],
+        "the scaler is downdated and the model re-expressed at every row",
+    )
+
+
+def _single_rows_row(label, name, pipe, frame, y, rows, note):
+    """A row with the median time of forgetting ``rows`` one DataFrame row each."""
     wall, cpu = [], []
-    for i in order[: min(len(order), 200)]:
-        t = timed(lambda i=i: pipe.unlearn(frame.iloc[[i]], y[i : i + 1]))[1]
+    for i in rows:
+        t = timed(lambda i=i: pipe.unlearn(frame.iloc[[i]], y[[i]]))[1]
         wall.append(t.wall)
         cpu.append(t.cpu)
-    r = Row(label, "Newton() via make_pipeline(StandardScaler()), DataFrame rows")
+    r = Row(label, name)
     r.update_ms = 1e3 * statistics.median(wall)
     r.notes.append(
         f"median of {len(wall)} single-row deletions from a DataFrame "
-        f"({1e3 * statistics.median(cpu):.3g} ms CPU): the scaler is downdated "
-        "and the model re-expressed at every row"
+        f"({1e3 * statistics.median(cpu):.3g} ms CPU, process_time): {note}"
     )
     return r
 
@@ -765,17 +777,15 @@ def scenario_e(cfg, seed):
             column_encoder(bunch, **ENCODER),
             UnlearningClassifier(LogisticRegression()),
         ).fit(X, y)
-        wall, cpu = [], []
-        for i in np.flatnonzero(forget)[: cfg["stream"]]:
-            t = timed(lambda i=i: pipe.unlearn(X.iloc[[i]], y[[i]]))[1]
-            wall.append(t.wall)
-            cpu.append(t.cpu)
-    r = Row(label, "Newton() via the pipeline, one DataFrame row at a time")
-    r.update_ms = 1e3 * statistics.median(wall)
-    r.notes.append(
-        f"median of {len(wall)} single-row deletions; "
-        f"{1e3 * statistics.median(cpu):.3g} ms CPU (process_time)"
-    )
+        r = _single_rows_row(
+            label,
+            "Newton() via the pipeline, one DataFrame row at a time",
+            pipe,
+            X,
+            y,
+            np.flatnonzero(forget)[: cfg["stream"]],
+            "each row goes through the old and the new preprocessing",
+        )
     rows.append(r)
     return rows
 
